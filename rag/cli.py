@@ -1,0 +1,158 @@
+"""Command line: ``rag index``, ``rag ask``, ``rag demo`` (also ``python -m rag``).
+
+Every command exits 0 on success and, on bad input, prints one line ``rag: error: ...``
+to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+
+logger = logging.getLogger("rag.cli")
+
+DEFAULT_STORE = Path("indexes") / "default"
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generator", default=None,
+                        help="packaged generator (gemma-3-270m, smollm2-135m-instruct), a .gguf file "
+                             "or a transformers folder (default: gemma-3-270m)")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "transformers", "llama.cpp"],
+                        help="generator runtime; auto takes llama.cpp when installed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="ingest a corpus into a store")
+    p.add_argument("--corpus", required=True, type=Path,
+                   help="BEIR folder (corpus.jsonl), .jsonl file, text file or folder of them")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
+    p.add_argument("--embedder", default=None, help="embedder for a new store (default all-minilm-l6-v2)")
+    p.add_argument("--strict", action="store_true", help="reject the whole corpus on a malformed record")
+    p.add_argument("--chunk-size", type=int, default=200, help="words per chunk of long documents")
+    p.add_argument("--chunk-overlap", type=int, default=40, help="words shared by adjacent chunks")
+    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+
+    p = sub.add_parser("ask", help="answer a question from a store")
+    p.add_argument("question")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
+    p.add_argument("--namespace", default="shared", help="the asker's namespace")
+    p.add_argument("-k", type=int, default=5, help="passages retrieved")
+    p.add_argument("--json", action="store_true", help="print the answer as a JSON object")
+    _add_model_args(p)
+
+    p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
+    p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
+    p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
+    _add_model_args(p)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3", "faiss"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _open_store(path: Path) -> Any:
+    from rag.memory.store import Store
+    from rag.models import load_embedder
+
+    return Store(path, load_embedder(Store.embedder_of(path)), create=False)
+
+
+def _generator(args: argparse.Namespace) -> Any:
+    from rag.models import DEFAULT_GENERATOR, load_generator
+
+    return load_generator(args.generator or DEFAULT_GENERATOR, runtime=args.runtime)
+
+
+def cmd_index(args: argparse.Namespace, out: Any) -> int:
+    from rag.memory.ingest import Chunker
+    from rag.memory.store import DB_NAME, Store
+    from rag.models import DEFAULT_EMBEDDER, load_embedder
+
+    chunker = Chunker(args.chunk_size, args.chunk_overlap)
+    if (args.store / DB_NAME).exists():
+        built_with = Store.embedder_of(args.store)
+        if args.embedder and args.embedder != built_with:
+            msg = f"store {args.store} was built with embedder {built_with!r}, not {args.embedder!r}"
+            raise RagError(msg)
+        embedder = load_embedder(built_with)
+    else:
+        embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    with Store(args.store, embedder) as store:
+        report = store.ingest(args.corpus, strict=args.strict, chunker=chunker,
+                              show_progress=None if not args.quiet else False)
+        total = len(store)
+    if args.json:
+        out.write(json.dumps(dict(report.to_dict(), store=str(args.store), total=total)) + "\n")
+    else:
+        out.write(f"indexed {args.corpus} into {args.store}: {report.added} added, "
+                  f"{report.duplicates} duplicates, {report.malformed} malformed skipped; "
+                  f"{total} passages in the store\n")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, out: Any) -> int:
+    from rag.pipeline import Pipeline, PipelineConfig
+    from rag.types import Query
+
+    store = _open_store(args.store)
+    with store:
+        pipeline = Pipeline(store, _generator(args), PipelineConfig(k=args.k))
+        answer = pipeline.ask(Query(args.question, namespace=args.namespace))
+        if args.json:
+            out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+            return 0
+        out.write(f"{answer.text or '(no answer)'}\n  source: {answer.source}\n")
+        for passage in store.get(list(answer.citations)):
+            out.write(f"  [{passage.id}] {passage.full_text[:160]}\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: Any) -> int:
+    from rag.demo import run_demo
+
+    run_demo(out, corpus=args.corpus, store_path=args.store, generator=_generator(args),
+             show_progress=not args.quiet)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    try:
+        with logging_redirect_tqdm():
+            return COMMANDS[args.command](args, sys.stdout)
+    except (RagError, OSError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"rag: error: {message}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rag: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

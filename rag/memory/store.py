@@ -1,0 +1,505 @@
+"""The store: SQLite holds the truth, the dense and sparse indexes are derived from it.
+
+Layout of a store folder::
+
+    store.sqlite        passages (text, metadata, embedding), change feed; WAL mode
+    index/manifest.json what the index snapshot was built from (embedder, change seq)
+    index/dense.faiss   FAISS index over passage keys
+    index/bm25.*        BM25 inverted index
+
+Every add or removal appends to the ``changes`` table in the same transaction. An index
+snapshot records the last change it applied; opening a store loads the snapshot and
+replays the changes after it, so a crash or another writer never leaves the index behind
+the truth, and an edit never rebuilds the whole index. A snapshot that is missing,
+corrupt or built by another embedder is rebuilt from the stored embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from rag.errors import ConfigError, StoreError, StoreNotFoundError
+from rag.memory.dense import DenseIndex
+from rag.memory.fusion import reciprocal_rank_fusion
+from rag.memory.ingest import Chunker, IngestReport, read_corpus
+from rag.memory.sparse import BM25Index
+from rag.memory.text import fold
+from rag.protocols import Embedder
+from rag.types import SHARED_NAMESPACE, Passage, ScoredPassage
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+INDEX_FORMAT = 1
+DB_NAME = "store.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS passages (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX IF NOT EXISTS passages_live_id ON passages(id) WHERE active = 1;
+CREATE INDEX IF NOT EXISTS passages_live_hash ON passages(content_hash) WHERE active = 1;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key INTEGER NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'remove'))
+);
+"""
+
+
+def content_hash(passage: Passage) -> str:
+    """Identity of a passage's content within its namespace and kind."""
+    norm = " ".join(fold(passage.full_text).split())
+    return hashlib.sha256(f"{passage.namespace}\x1f{passage.kind}\x1f{norm}".encode()).hexdigest()
+
+
+def _show_progress(show: bool | None) -> bool:
+    return logger.getEffectiveLevel() <= logging.INFO if show is None else show
+
+
+class Store:
+    """Durable passages, notes and QA pairs with hybrid (dense + BM25) retrieval.
+
+    Args:
+        path: The store folder; created when ``create`` is true.
+        embedder: Embeds passages and queries. A store remembers its embedder's name and
+            dimension; opening it with another embedder raises.
+        create: Create the store if it does not exist.
+        rrf_k: Constant of reciprocal rank fusion.
+
+    Example:
+        >>> import tempfile
+        >>> from rag.testing import HashEmbedder
+        >>> store = Store(tempfile.mkdtemp(), HashEmbedder())
+        >>> store.add_passages([Passage("p1", "The Eiffel Tower is in Paris."),
+        ...                     Passage("p2", "The Colosseum is in Rome."),
+        ...                     Passage("p3", "Bananas are yellow.")]).added
+        3
+        >>> store.search("Where is the Eiffel Tower?", k=1)[0].id
+        'p1'
+    """
+
+    def __init__(
+        self, path: str | Path, embedder: Embedder, *, create: bool = True, rrf_k: int = 60
+    ) -> None:
+        self.path = Path(path)
+        db = self.path / DB_NAME
+        if not db.exists() and not create:
+            msg = f"no store at {self.path} (expected {db}); build one with `rag index`"
+            raise StoreNotFoundError(msg)
+        if self.path.exists() and not self.path.is_dir():
+            msg = f"store path {self.path} is a file, not a folder"
+            raise ConfigError(msg)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(db, timeout=30.0, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            msg = f"{db} is not a readable store database: {exc}"
+            raise StoreError(msg) from exc
+        self._uid, self._dim = self._init_meta()
+        self._dense: DenseIndex | None = None
+        self._sparse: BM25Index | None = None
+        self._applied_seq = 0
+        self._saved_seq = -1
+        self._wrote = False  # this handle changed the database since opening
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def _init_meta(self) -> tuple[str, int]:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            uid, dim = uuid.uuid4().hex, self.embedder.dim
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [("uid", uid), ("schema", str(SCHEMA_VERSION)),
+                     ("embedder", self.embedder.name), ("dim", str(dim))],
+                )
+            return uid, dim
+        if int(meta.get("schema", "0")) != SCHEMA_VERSION:
+            msg = f"store {self.path} has schema {meta.get('schema')}, this library reads {SCHEMA_VERSION}"
+            raise StoreError(msg)
+        if meta["embedder"] != self.embedder.name:
+            msg = (
+                f"store {self.path} was built with embedder {meta['embedder']!r}, "
+                f"not {self.embedder.name!r}; open it with that embedder or build a new store"
+            )
+            raise StoreError(msg)
+        return meta["uid"], int(meta["dim"])
+
+    @staticmethod
+    def embedder_of(path: str | Path) -> str:
+        """The name of the embedder a store was built with (to load it before opening).
+
+        Raises:
+            StoreNotFoundError: there is no store at ``path``.
+        """
+        db = Path(path) / DB_NAME
+        if not db.is_file():
+            msg = f"no store at {path} (expected {db}); build one with `rag index`"
+            raise StoreNotFoundError(msg)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            msg = f"{db} is not a readable store database: {exc}"
+            raise StoreError(msg) from exc
+        finally:
+            conn.close()
+        if row is None:
+            msg = f"{db} holds no embedder record; it is not a finished store"
+            raise StoreError(msg)
+        return str(row[0])
+
+    def _transaction(self) -> sqlite3.Connection:
+        # `with conn:` commits or rolls back; BEGIN IMMEDIATE takes the write lock up front so
+        # two writers queue instead of failing half-way.
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    # -- writing --------------------------------------------------------------------------
+
+    def add_passages(
+        self,
+        passages: Iterable[Passage],
+        *,
+        batch_size: int = 512,
+        show_progress: bool | None = None,
+        total: int | None = None,
+    ) -> IngestReport:
+        """Embed and store passages. Duplicates (same content) are skipped; a passage whose
+        id is stored with other content replaces it (the old row stays, inactive).
+
+        Each batch is one transaction: an interruption leaves whole batches, never half a
+        passage, and adding the same passages again resumes where it stopped.
+        """
+        if batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size}"
+            raise ConfigError(msg)
+        report = IngestReport()
+        bar = tqdm(total=total, desc="ingest", unit="passage", disable=not _show_progress(show_progress))
+        batch: list[Passage] = []
+        with bar:
+            for passage in passages:
+                report.read += 1
+                batch.append(passage)
+                if len(batch) >= batch_size:
+                    self._write_batch(batch, report)
+                    bar.update(len(batch))
+                    batch = []
+            if batch:
+                self._write_batch(batch, report)
+                bar.update(len(batch))
+        return report
+
+    def _write_batch(self, batch: Sequence[Passage], report: IngestReport) -> None:
+        unique: dict[str, Passage] = {}
+        for p in batch:
+            if not p.id or not p.text.strip():
+                msg = f"passage {p.id!r} needs a non-empty id and text"
+                raise ConfigError(msg)
+            unique.setdefault(content_hash(p), p)
+        report.duplicates += len(batch) - len(unique)
+        with self._lock:
+            known = self._live_hashes(list(unique))
+            fresh = {h: p for h, p in unique.items() if h not in known}
+            report.duplicates += len(unique) - len(fresh)
+            if not fresh:
+                return
+            vectors = self.embedder.embed_documents([p.full_text for p in fresh.values()])
+            with self._transaction() as db:
+                for (digest, p), vec in zip(fresh.items(), vectors):
+                    old = db.execute("SELECT key FROM passages WHERE id = ? AND active = 1", (p.id,)).fetchone()
+                    if old:
+                        db.execute("UPDATE passages SET active = 0 WHERE key = ?", (old[0],))
+                        db.execute("INSERT INTO changes(key, op) VALUES (?, 'remove')", (old[0],))
+                    cur = db.execute(
+                        "INSERT INTO passages(id, namespace, kind, title, text, metadata, content_hash, embedding)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (p.id, p.namespace, p.kind, p.title, p.text, json.dumps(dict(p.metadata)),
+                         digest, np.asarray(vec, dtype=np.float32).tobytes()),
+                    )
+                    db.execute("INSERT INTO changes(key, op) VALUES (?, 'add')", (cur.lastrowid,))
+                db.execute("COMMIT")
+            self._wrote = True
+            report.added += len(fresh)
+
+    def _live_hashes(self, hashes: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT content_hash FROM passages WHERE active = 1 AND content_hash IN ({marks})", part
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        strict: bool = False,
+        chunker: Chunker | None = None,
+        show_progress: bool | None = None,
+    ) -> IngestReport:
+        """Read a corpus (see :func:`rag.memory.ingest.read_corpus`) and add its passages.
+
+        The corpus is read and checked in full before anything is written, so a malformed
+        file under ``strict=True`` leaves the store untouched.
+        """
+        read_report = IngestReport()
+        passages = list(read_corpus(path, strict=strict, chunker=chunker, report=read_report))
+        report = self.add_passages(passages, show_progress=show_progress, total=len(passages))
+        report.read, report.malformed = read_report.read, read_report.malformed
+        report.chunks, report.problems = read_report.chunks, read_report.problems
+        self.save_indexes()
+        return report
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Deactivate passages by id (the rows stay for history). Returns how many."""
+        removed = 0
+        with self._lock, self._transaction() as db:
+            for pid in ids:
+                row = db.execute("SELECT key FROM passages WHERE id = ? AND active = 1", (pid,)).fetchone()
+                if row:
+                    db.execute("UPDATE passages SET active = 0 WHERE key = ?", (row[0],))
+                    db.execute("INSERT INTO changes(key, op) VALUES (?, 'remove')", (row[0],))
+                    removed += 1
+            db.execute("COMMIT")
+            self._wrote = self._wrote or removed > 0
+        return removed
+
+    # -- reading --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE active = 1").fetchone()[0])
+
+    def count(self, kind: str | None = None) -> int:
+        if kind is None:
+            return len(self)
+        row = self._db.execute("SELECT COUNT(*) FROM passages WHERE active = 1 AND kind = ?", (kind,))
+        return int(row.fetchone()[0])
+
+    @staticmethod
+    def _row_to_passage(row: Sequence[Any]) -> Passage:
+        pid, namespace, kind, title, text, metadata = row
+        return Passage(id=pid, text=text, title=title, kind=kind, namespace=namespace,
+                       metadata=json.loads(metadata))
+
+    def get(self, ids: Sequence[str]) -> list[Passage]:
+        """Live passages by id, in the order asked; unknown ids are left out."""
+        found: dict[str, Passage] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(
+                f"SELECT id, namespace, kind, title, text, metadata FROM passages"
+                f" WHERE active = 1 AND id IN ({marks})", part,
+            ):
+                found[row[0]] = self._row_to_passage(row)
+        return [found[i] for i in ids if i in found]
+
+    def _rows_by_key(self, keys: Sequence[int]) -> dict[int, tuple[Passage, bool]]:
+        out: dict[int, tuple[Passage, bool]] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(
+                f"SELECT key, active, id, namespace, kind, title, text, metadata FROM passages"
+                f" WHERE key IN ({marks})", part,
+            ):
+                out[row[0]] = (self._row_to_passage(row[2:]), bool(row[1]))
+        return out
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        namespace: str = SHARED_NAMESPACE,
+        kinds: Sequence[str] | None = None,
+        fetch_k: int | None = None,
+    ) -> list[ScoredPassage]:
+        """Hybrid search: dense and BM25 rankings fused by reciprocal rank.
+
+        Args:
+            query: The search text.
+            k: Passages to return.
+            namespace: The asker's namespace; shared passages are always visible, other
+                namespaces never are.
+            kinds: Only these kinds (``passage``, ``note``, ``qa``); all when ``None``.
+            fetch_k: Candidates taken from each index before fusion (default ``4 * k``,
+                at least 50), widened while filters leave fewer than ``k``.
+        """
+        if k < 1:
+            msg = f"k must be a positive integer, got {k}"
+            raise ConfigError(msg)
+        self.sync()
+        visible = {SHARED_NAMESPACE, namespace}
+        kind_set = set(kinds) if kinds else None
+        qvec = self.embedder.embed_query(query)
+        fetch = fetch_k or max(4 * k, 50)
+        while True:
+            dense = self._dense.search(qvec, fetch)
+            sparse = self._sparse.search(query, fetch)
+            fused = reciprocal_rank_fusion([[key for key, _ in dense], [key for key, _ in sparse]], k=self.rrf_k)
+            rows = self._rows_by_key([key for key, _ in fused])
+            hits: list[ScoredPassage] = []
+            for key, score in fused:
+                passage, active = rows.get(key, (None, False))
+                if passage is None or not active or passage.namespace not in visible:
+                    continue
+                if kind_set and passage.kind not in kind_set:
+                    continue
+                hits.append(ScoredPassage(passage, score, len(hits) + 1, "hybrid"))
+                if len(hits) == k:
+                    return hits
+            exhausted = len(dense) < fetch and len(sparse) < fetch
+            if exhausted or fetch >= len(self._dense):
+                return hits
+            fetch *= 4
+
+    # -- indexes --------------------------------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    def _last_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
+
+    def sync(self) -> None:
+        """Bring the in-memory indexes up to the database (other writers included)."""
+        with self._lock:
+            if self._dense is None:
+                self._open_indexes()
+            last = self._last_seq()
+            if last > self._applied_seq:
+                self._apply_changes(self._applied_seq, last)
+
+    def _apply_changes(self, after: int, upto: int) -> None:
+        rows = self._db.execute(
+            "SELECT c.key, c.op, p.active, p.text, p.title, p.embedding FROM changes c"
+            " JOIN passages p ON p.key = c.key WHERE c.seq > ? AND c.seq <= ? ORDER BY c.seq",
+            (after, upto),
+        ).fetchall()
+        # Only the final state of each key matters; adds of rows removed since are skipped.
+        final: dict[int, tuple[str, bool, str, str, bytes]] = {}
+        for key, op, active, text, title, emb in rows:
+            final[key] = (op, bool(active), text, title, emb)
+        add = [(k, v) for k, v in final.items() if v[0] == "add" and v[1]]
+        drop = [k for k, v in final.items() if not (v[0] == "add" and v[1])]
+        self._dense.remove(drop)
+        self._sparse.remove(drop)
+        if add:
+            keys = [k for k, _ in add]
+            vectors = np.frombuffer(b"".join(v[4] for _, v in add), dtype=np.float32).reshape(len(add), self._dim)
+            self._dense.add(keys, vectors)
+            self._sparse.add(keys, [Passage("", v[2], v[3]).full_text for _, v in add])
+        self._applied_seq = upto
+
+    def _open_indexes(self) -> None:
+        manifest_path = self.index_dir / "manifest.json"
+        reason = None
+        if not manifest_path.exists():
+            if self.index_dir.exists():
+                reason = "the index snapshot has no manifest (interrupted save?)"
+            else:
+                logger.info("building the indexes of %s", self.path)
+                self._dense, self._sparse = DenseIndex(self._dim), BM25Index()
+                self._rebuild()
+                return
+        else:
+            try:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+                expected = {"format": INDEX_FORMAT, "store_uid": self._uid,
+                            "embedder": self.embedder.name, "dim": self._dim}
+                stale = {k: manifest.get(k) for k, v in expected.items() if manifest.get(k) != v}
+                if stale:
+                    reason = f"index snapshot is stale ({stale})"
+                elif manifest["applied_seq"] > self._last_seq():
+                    reason = "index snapshot is ahead of the database"
+                else:
+                    self._dense = DenseIndex.load(self.index_dir / "dense.faiss", self._dim)
+                    self._sparse = BM25Index.load(self.index_dir)
+                    self._applied_seq = self._saved_seq = int(manifest["applied_seq"])
+                    if len(self._dense) != manifest["n_dense"] or len(self._sparse) != manifest["n_sparse"]:
+                        reason = "index snapshot is corrupt (sizes disagree with its manifest)"
+            except (ValueError, KeyError, TypeError, StoreError) as exc:
+                reason = f"index snapshot is unreadable ({exc})"
+        if reason:
+            logger.warning("rebuilding the indexes of %s: %s", self.path, reason)
+            self._dense, self._sparse = DenseIndex(self._dim), BM25Index()
+            self._applied_seq, self._saved_seq = 0, -1
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        last = self._last_seq()
+        cursor = self._db.execute(
+            "SELECT key, text, title, embedding FROM passages WHERE active = 1 ORDER BY key"
+        )
+        while rows := cursor.fetchmany(4096):
+            vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), self._dim)
+            self._dense.add([r[0] for r in rows], vectors)
+            self._sparse.add([r[0] for r in rows], [Passage("", r[1], r[2]).full_text for r in rows])
+        self._applied_seq = last
+
+    def save_indexes(self) -> None:
+        """Write the index snapshot (atomically: manifest last) if it is behind."""
+        with self._lock:
+            self.sync()
+            if self._saved_seq == self._applied_seq:
+                return
+            folder = self.index_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "manifest.json").unlink(missing_ok=True)  # invalid until rewritten
+            self._dense.save(folder / "dense.faiss")
+            self._sparse.save(folder)
+            manifest = {"format": INDEX_FORMAT, "store_uid": self._uid, "embedder": self.embedder.name,
+                        "dim": self._dim, "applied_seq": self._applied_seq,
+                        "n_dense": len(self._dense), "n_sparse": len(self._sparse)}
+            tmp = folder / "manifest.json.tmp"
+            tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            tmp.replace(folder / "manifest.json")
+            self._saved_seq = self._applied_seq
+
+    def close(self) -> None:
+        """Save the index snapshot if it is behind, and close the database."""
+        with self._lock:
+            if self._dense is not None or self._wrote:
+                self.save_indexes()
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,101 @@
+"""Sentence-transformers embedder over a local model folder (the packaged MiniLM by default)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ConfigError, ModelLoadError
+from rag.models.offline import DEFAULT_EMBEDDER, EMBEDDERS, embedder_path, set_offline
+
+logger = logging.getLogger(__name__)
+
+
+class SentenceTransformerEmbedder:
+    """Embeds texts with a sentence-transformers model, loaded lazily on first use.
+
+    Args:
+        model: A packaged model name (``all-minilm-l6-v2``) or a local model folder.
+        batch_size: Texts per forward pass.
+        show_progress: Progress bar on long batches; ``None`` follows the logger level.
+
+    Example:
+        >>> emb = SentenceTransformerEmbedder()          # doctest: +SKIP
+        >>> emb.embed_query("Where is the Eiffel Tower?").shape   # doctest: +SKIP
+        (384,)
+    """
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_EMBEDDER,
+        *,
+        batch_size: int = 64,
+        show_progress: bool | None = None,
+    ) -> None:
+        if batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size}"
+            raise ConfigError(msg)
+        model_str = str(model) if str(model) in EMBEDDERS else str(Path(model).expanduser().resolve())
+        if model_str not in EMBEDDERS and not Path(model_str).is_dir():
+            msg = (
+                f"embedder model {model_str!r} is neither a packaged model "
+                f"({', '.join(EMBEDDERS)}) nor an existing folder"
+            )
+            raise ConfigError(msg)
+        self._model_ref = model_str
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        """The packaged model name or the model folder's absolute path."""
+        return self._model_ref
+
+    def _load(self) -> Any:
+        if self._model is None:
+            set_offline()
+            from sentence_transformers import SentenceTransformer
+
+            path = (
+                embedder_path(self._model_ref)
+                if self._model_ref in EMBEDDERS
+                else Path(self._model_ref)
+            )
+            try:
+                self._model = SentenceTransformer(str(path), device="cpu")
+            except Exception as exc:  # the library raises many types; keep the cause
+                msg = f"could not load the embedder from {path}: {exc}"
+                raise ModelLoadError(msg) from exc
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        show = (
+            logger.getEffectiveLevel() <= logging.INFO
+            if self.show_progress is None
+            else self.show_progress
+        )
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show and len(texts) > self.batch_size,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]

@@ -1,0 +1,120 @@
+"""Deterministic fakes for tests and examples: no model, no network, same output every run."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from rag.memory.text import tokenize
+from rag.models.generator import cut_at_stop
+from rag.types import Passage
+
+__all__ = ["HashEmbedder", "ScriptedGenerator", "tiny_corpus"]
+
+
+class HashEmbedder:
+    """Bag-of-words embedder: each token gets a vector seeded by its SHA-256.
+
+    Texts sharing words get similar vectors, so retrieval tests behave like the real thing
+    in miniature. Seeded by SHA-256, not ``hash()``, so vectors agree across processes.
+
+    Example:
+        >>> emb = HashEmbedder(dim=32)
+        >>> v = emb.embed_documents(["the eiffel tower", "eiffel tower paris", "bananas"])
+        >>> bool(v[0] @ v[1] > v[0] @ v[2])
+        True
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+        self._cache: dict[str, np.ndarray] = {}
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return f"hash-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _token_vector(self, token: str) -> np.ndarray:
+        vec = self._cache.get(token)
+        if vec is None:
+            seed = int.from_bytes(hashlib.sha256(token.encode("utf-8")).digest()[:8], "little")
+            vec = np.random.default_rng(seed).standard_normal(self._dim).astype(np.float32)
+            self._cache[token] = vec
+        return vec
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            tokens = tokenize(text) or [text.strip().lower() or "<empty>"]
+            vec = np.sum([self._token_vector(t) for t in tokens], axis=0)
+            out[i] = vec / (np.linalg.norm(vec) or 1.0)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+class ScriptedGenerator:
+    """Answers prompts by rules, and records every prompt it saw.
+
+    Args:
+        rules: Either a mapping from a regular expression to the reply for prompts it
+            matches (first match wins, searched case-insensitively), or a function from
+            prompt to reply.
+        default: Reply when no rule matches.
+
+    Example:
+        >>> gen = ScriptedGenerator({r"capital of France": "Paris"}, default="unknown")
+        >>> gen.generate(["Question: What is the capital of France?\\nAnswer:", "Hi"])
+        ['Paris', 'unknown']
+        >>> len(gen.prompts)
+        2
+    """
+
+    def __init__(
+        self, rules: Mapping[str, str] | Callable[[str], str] | None = None, *, default: str = ""
+    ) -> None:
+        self._rules = rules if callable(rules) else [(re.compile(p, re.I), r) for p, r in (rules or {}).items()]
+        self.default = default
+        self.prompts: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    def _reply(self, prompt: str) -> str:
+        if callable(self._rules):
+            return self._rules(prompt)
+        for pattern, reply in self._rules:
+            if pattern.search(prompt):
+                return reply
+        return self.default
+
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 32, stop: Sequence[str] = ("\n",)
+    ) -> list[str]:
+        self.prompts.extend(prompts)
+        return [cut_at_stop(self._reply(p), stop) for p in prompts]
+
+
+def tiny_corpus() -> list[Passage]:
+    """Eight passages about invented and real places, for tests and examples."""
+    facts = [
+        ("t1", "Veldoria", "The capital of Veldoria is Marrowgate."),
+        ("t2", "Veldoria", "Veldoria's official currency is the silver crown."),
+        ("t3", "Marrowgate", "Marrowgate was founded in 1312 on the banks of the river Osk."),
+        ("t4", "Ilsa Brennick", "Ilsa Brennick was born in Marrowgate and works as a glassblower."),
+        ("t5", "Ilsa Brennick", "Ilsa Brennick's mother tongue is Veldorian."),
+        ("t6", "Eiffel Tower", "The Eiffel Tower is a wrought-iron tower in Paris, France."),
+        ("t7", "Colosseum", "The Colosseum is an ancient amphitheatre in Rome, Italy."),
+        ("t8", "Banana", "Bananas are yellow when ripe and grow in tropical climates."),
+    ]
+    return [Passage(id=i, text=t, title=title) for i, title, t in facts]

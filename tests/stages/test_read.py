@@ -1,0 +1,56 @@
+import pytest
+
+from rag.errors import ConfigError
+from rag.stages.read import Reader, clean_answer, supports
+from rag.testing import ScriptedGenerator
+from rag.types import Passage
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [("Paris.", "Paris"), ("The answer is Paris", "Paris"), ('"Marrowgate"', "Marrowgate"), ("  1312 ", "1312")],
+)
+def test_clean_answer(raw, clean):
+    assert clean_answer(raw) == clean
+
+
+def test_supports_needs_every_content_word():
+    assert supports("river Osk", "Marrowgate lies on the river Osk.")
+    assert not supports("river Thames", "Marrowgate lies on the river Osk.")
+    assert not supports("", "anything")
+
+
+def test_reader_prompts_with_context_and_cites_supporting_passages():
+    gen = ScriptedGenerator({r"(?s)Context:.*Veldoria": "Marrowgate."})
+    passages = [
+        Passage("a", "Marrowgate was founded in 1312."),
+        Passage("b", "The capital of Veldoria is Marrowgate."),
+        Passage("c", "Bananas are yellow."),
+    ]
+    reading = Reader(gen, max_passages=2).read("What is the capital of Veldoria?", passages)
+    assert reading.text == "Marrowgate"
+    assert reading.citations == ("b",)  # "a" holds the word but not the question's topic
+    assert "Bananas" not in gen.prompts[0]  # only max_passages are shown
+
+
+def test_closed_book_prompt_has_no_context():
+    gen = ScriptedGenerator(default="Paris")
+    assert Reader(gen).closed_book(["Where is the Eiffel Tower?"]) == ["Paris"]
+    assert "Context:" not in gen.prompts[0]
+
+
+def test_reader_batches_one_generator_call():
+    calls = []
+
+    class Counting(ScriptedGenerator):
+        def generate(self, prompts, **kw):
+            calls.append(len(prompts))
+            return super().generate(prompts, **kw)
+
+    Reader(Counting(default="x")).read_many([("q1", []), ("q2", [Passage("p", "x")])])
+    assert calls == [2]
+
+
+def test_reader_validates():
+    with pytest.raises(ConfigError, match="max_passages"):
+        Reader(ScriptedGenerator(), max_passages=0)
