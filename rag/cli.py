@@ -1,7 +1,8 @@
 """Command line: ``rag index``, ``rag ask``, ``rag demo`` (also ``python -m rag``).
 
-Every command exits 0 on success and, on bad input, prints one line ``rag: error: ...``
-to stderr and exits 2.
+Exit status: 0 on success; 1 when the command finished but skipped input (malformed corpus
+records, each reported with file and line); 2 on an error, after one line
+``rag: error: ...`` on stderr.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from rag.errors import RagError
 logger = logging.getLogger("rag.cli")
 
 DEFAULT_STORE = Path("indexes") / "default"
+EXIT_PARTIAL = 1  # the command finished, but skipped some input
+EXIT_ERROR = 2
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +107,10 @@ def cmd_index(args: argparse.Namespace, out: Any) -> int:
         out.write(f"indexed {args.corpus} into {args.store}: {report.added} added, "
                   f"{report.duplicates} duplicates, {report.malformed} malformed skipped; "
                   f"{total} passages in the store\n")
+    if report.malformed:
+        sys.stderr.write(f"rag: warning: {report.malformed} malformed records skipped, first at "
+                         f"{report.problems[0]}\n")
+        return EXIT_PARTIAL
     return 0
 
 
@@ -148,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RagError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"rag: error: {message}\n")
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("rag: interrupted\n")
         return 130

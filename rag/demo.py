@@ -64,8 +64,10 @@ def run_demo(
         edited_qid = edit["question_id"]
         unrelated = [q for q in edit.get("unrelated_same_subject", []) if q in queries][:1]
         subject = edit["subject"].lower()
-        plain = [q for q in queries if q.startswith("q") and not q.startswith("qm")
-                 and subject not in queries[q].lower()][:N_PLAIN_QUESTIONS]
+        # Ids: q#### invented world, qr### real knowledge, qm### multi-hop (corpora/demo/README.md).
+        invented = [q for q in queries if q[1:].isdigit() and subject not in queries[q].lower()]
+        real = [q for q in queries if q.startswith("qr")]
+        plain = invented[: N_PLAIN_QUESTIONS - 1] + real[:1]
         asked = plain + [edited_qid] + unrelated
         out.write("== Questions answered from the corpus\n")
         for qid, answer in zip(asked, pipeline.answer_many([queries[q] for q in asked])):
