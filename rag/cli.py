@@ -1,4 +1,4 @@
-"""Command line: ``rag index``, ``rag ask``, ``rag demo`` (also ``python -m rag``).
+"""Command line: ``rag index``, ``rag ask``, ``rag edit``, ``rag demo`` (also ``python -m rag``).
 
 Exit status: 0 on success; 1 when the command finished but skipped input (malformed corpus
 records, each reported with file and line); 2 on an error, after one line
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
 logger = logging.getLogger("rag.cli")
 
@@ -56,11 +56,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as a JSON object")
     _add_model_args(p)
 
+    _add_edit_parser(sub)
+
     p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
     p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
     p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
     _add_model_args(p)
     return parser
+
+
+def _add_edit_parser(sub: Any) -> None:
+    edit = sub.add_parser("edit", help="write, update, retract, roll back notes and QA pairs")
+    actions = edit.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser, *, who: bool = True) -> None:
+        p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
+        p.add_argument("--json", action="store_true", help="print edits as JSON")
+        if who:
+            p.add_argument("--author", default="cli", help="recorded author")
+            p.add_argument("--reason", default="", help="recorded reason")
+
+    p = actions.add_parser("add", help="write a note (a fact in free text)")
+    p.add_argument("text")
+    p.add_argument("--namespace", default="shared", help="private namespace, or shared")
+    p.add_argument("--key", help="fact key: a later note with the same key supersedes this one")
+    common(p)
+    p = actions.add_parser("qa", help="write a question -> answer pair")
+    p.add_argument("question")
+    p.add_argument("answer")
+    p.add_argument("--namespace", default="shared")
+    common(p)
+    p = actions.add_parser("update", help="a new version of a fact")
+    p.add_argument("fact_id")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--text", help="new text of a note")
+    group.add_argument("--answer", help="new answer of a QA pair")
+    common(p)
+    p = actions.add_parser("retract", help="take a fact out of answering (history kept)")
+    p.add_argument("fact_id")
+    common(p)
+    p = actions.add_parser("rollback", help="make an earlier version current, or revert the whole store")
+    p.add_argument("fact_id", nargs="?", help="the fact to roll back (omit with --to-edit)")
+    p.add_argument("--to-version", type=int, help="version of FACT_ID to restore")
+    p.add_argument("--to-edit", type=int, help="revert every fact to how it stood after log entry SEQ")
+    common(p)
+    p = actions.add_parser("history", help="the edit log of a fact, a namespace or the store")
+    p.add_argument("fact_id", nargs="?")
+    p.add_argument("--namespace", default=None)
+    common(p, who=False)
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -131,6 +174,38 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def cmd_edit(args: argparse.Namespace, out: Any) -> int:
+    from rag.memory.editor import KnowledgeEditor
+
+    with _open_store(args.store) as store:
+        editor = KnowledgeEditor(store)
+        who = {"author": args.author, "reason": args.reason} if args.action != "history" else {}
+        if args.action == "add":
+            edits = [editor.edit(args.text, namespace=args.namespace, key=args.key, **who)]
+        elif args.action == "qa":
+            edits = [editor.add_qa(args.question, args.answer, namespace=args.namespace, **who)]
+        elif args.action == "update":
+            edits = [editor.update(args.fact_id, text=args.text, answer=args.answer, **who)]
+        elif args.action == "retract":
+            edits = [editor.retract(args.fact_id, **who)]
+        elif args.action == "rollback":
+            if (args.to_edit is None) == (args.fact_id is None or args.to_version is None):
+                msg = "rollback needs either FACT_ID --to-version N, or --to-edit SEQ alone"
+                raise ConfigError(msg)
+            edits = (editor.revert_to(args.to_edit, **who) if args.to_edit is not None
+                     else [editor.rollback(args.fact_id, args.to_version, **who)])
+        else:
+            edits = editor.history(args.fact_id, namespace=args.namespace)
+    for e in edits:
+        if args.json:
+            out.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            what = e.content.get("text") or (f"{e.content['question']} -> {e.content['answer']}" if e.content else "(retracted)")
+            out.write(f"#{e.seq} {e.time} {e.fact_id} v{e.version} {e.op} [{e.namespace}] {e.author}: {what}"
+                      + (f"  ({e.reason})" if e.reason else "") + "\n")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     from rag.demo import run_demo
 
@@ -139,7 +214,7 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "demo": cmd_demo}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

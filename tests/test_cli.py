@@ -85,3 +85,36 @@ def test_python_dash_m_entry_point():
 
     res = subprocess.run([sys.executable, "-m", "rag", "--help"], capture_output=True, text=True, check=False)
     assert res.returncode == 0 and "index" in res.stdout and "demo" in res.stdout
+
+
+def test_edit_commands_round_trip(tmp_path, corpus, capsys, fake_generator):
+    store = str(tmp_path / "store")
+    run(capsys, "index", "--corpus", str(corpus), "--store", store, "--embedder", "hash-64")
+    code, out, _ = run(capsys, "edit", "add", "The capital of Veldoria is now Ostrava.", "--store", store,
+                       "--reason", "moved", "--json")
+    added = json.loads(out)
+    assert code == 0 and added["op"] == "add" and added["reason"] == "moved" and added["author"] == "cli"
+    fact = added["fact_id"]
+    code, out, _ = run(capsys, "edit", "update", fact, "--text", "The capital of Veldoria is now Brno.", "--store", store, "--json")
+    assert json.loads(out)["version"] == 2
+    code, out, _ = run(capsys, "edit", "retract", fact, "--store", store)
+    assert code == 0 and "retract" in out and "(retracted)" in out
+    code, out, _ = run(capsys, "edit", "rollback", fact, "--to-version", "1", "--store", store, "--json")
+    assert json.loads(out)["content"]["text"].endswith("Ostrava.")
+    code, out, _ = run(capsys, "edit", "qa", "Who founded Marrowgate?", "Osk the Elder", "--store", store)
+    assert code == 0 and "Who founded Marrowgate? -> Osk the Elder" in out
+    code, out, _ = run(capsys, "edit", "history", fact, "--store", store, "--json")
+    assert [json.loads(line)["op"] for line in out.splitlines()] == ["add", "update", "retract", "rollback"]
+    code, out, _ = run(capsys, "edit", "history", "--store", store)
+    assert len(out.splitlines()) == 5
+
+
+def test_edit_errors_are_one_line(tmp_path, corpus, capsys):
+    store = str(tmp_path / "store")
+    run(capsys, "index", "--corpus", str(corpus), "--store", store, "--embedder", "hash-64")
+    code, _, err = run(capsys, "edit", "retract", "no-such-fact", "--store", store)
+    assert code == 2 and "no-such-fact" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "edit", "rollback", "--store", store)
+    assert code == 2 and "--to-edit" in err
+    code, _, err = run(capsys, "edit", "add", "x", "--store", str(tmp_path / "missing"))
+    assert code == 2 and "no store" in err

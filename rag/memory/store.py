@@ -22,7 +22,8 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,76 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS passages_live_id ON passages(id) WHERE active = 1;
 CREATE INDEX IF NOT EXISTS passages_live_hash ON passages(content_hash) WHERE active = 1;
+CREATE TABLE IF NOT EXISTS facts (
+    fact_id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT,
+    version INTEGER NOT NULL,
+    live INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS facts_key ON facts(namespace, kind, key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS edits (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    edit_id TEXT NOT NULL UNIQUE,
+    fact_id TEXT NOT NULL REFERENCES facts(fact_id),
+    version INTEGER NOT NULL,
+    namespace TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    op TEXT NOT NULL,
+    content TEXT NOT NULL,
+    author TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    time TEXT NOT NULL,
+    supersedes TEXT,
+    passage_id TEXT,
+    UNIQUE (fact_id, version)
+);
+CREATE INDEX IF NOT EXISTS edits_passage ON edits(passage_id);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key INTEGER NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('add', 'remove'))
 );
 """
+
+
+class Transaction:
+    """One atomic write to a store: everything done through it commits together or not at all.
+
+    Obtained from :meth:`Store.transaction`; other writers (threads or processes) wait until
+    it ends, so a read inside it sees a state nobody else changes.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.changed = False
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def insert_passage(self, passage: Passage, vector: np.ndarray, digest: str | None = None) -> None:
+        """Store a live passage, replacing a live passage of the same id."""
+        self.deactivate(passage.id)
+        cur = self.db.execute(
+            "INSERT INTO passages(id, namespace, kind, title, text, metadata, content_hash, embedding)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (passage.id, passage.namespace, passage.kind, passage.title, passage.text,
+             json.dumps(dict(passage.metadata)), digest or content_hash(passage),
+             np.asarray(vector, dtype=np.float32).tobytes()),
+        )
+        self.db.execute("INSERT INTO changes(key, op) VALUES (?, 'add')", (cur.lastrowid,))
+        self.changed = True
+
+    def deactivate(self, passage_id: str) -> bool:
+        """Take a passage out of retrieval; its row stays for history. False if not live."""
+        row = self.db.execute("SELECT key FROM passages WHERE id = ? AND active = 1", (passage_id,)).fetchone()
+        if row is None:
+            return False
+        self.db.execute("UPDATE passages SET active = 0 WHERE key = ?", (row[0],))
+        self.db.execute("INSERT INTO changes(key, op) VALUES (?, 'remove')", (row[0],))
+        self.changed = True
+        return True
 
 
 def content_hash(passage: Passage) -> str:
@@ -123,12 +188,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             msg = f"{db} is not a readable store database: {exc}"
             raise StoreError(msg) from exc
+        self._wrote = False  # this handle changed the database since opening
         self._uid, self._dim = self._init_meta()
         self._dense: DenseIndex | None = None
         self._sparse: BM25Index | None = None
         self._applied_seq = 0
         self._saved_seq = -1
-        self._wrote = False  # this handle changed the database since opening
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -136,13 +201,11 @@ class Store:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
             uid, dim = uuid.uuid4().hex, self.embedder.dim
-            with self._transaction():
-                self._db.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [("uid", uid), ("schema", str(SCHEMA_VERSION)),
-                     ("embedder", self.embedder.name), ("dim", str(dim))],
-                )
-            return uid, dim
+            with self.transaction() as tx:
+                for key, value in [("uid", uid), ("schema", str(SCHEMA_VERSION)),
+                                   ("embedder", self.embedder.name), ("dim", str(dim))]:
+                    tx.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            return self._init_meta()
         if int(meta.get("schema", "0")) != SCHEMA_VERSION:
             msg = f"store {self.path} has schema {meta.get('schema')}, this library reads {SCHEMA_VERSION}"
             raise StoreError(msg)
@@ -178,11 +241,23 @@ class Store:
             raise StoreError(msg)
         return str(row[0])
 
-    def _transaction(self) -> sqlite3.Connection:
-        # `with conn:` commits or rolls back; BEGIN IMMEDIATE takes the write lock up front so
-        # two writers queue instead of failing half-way.
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """An atomic write: commits when the block ends, rolls back if it raises.
+
+        BEGIN IMMEDIATE takes the database's write lock up front, so concurrent writers
+        queue (up to the 30 s busy timeout) instead of failing half-way.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            tx = Transaction(self._db)
+            try:
+                yield tx
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._wrote = self._wrote or tx.changed
 
     # -- writing --------------------------------------------------------------------------
 
@@ -234,21 +309,9 @@ class Store:
             if not fresh:
                 return
             vectors = self.embedder.embed_documents([p.full_text for p in fresh.values()])
-            with self._transaction() as db:
+            with self.transaction() as tx:
                 for (digest, p), vec in zip(fresh.items(), vectors):
-                    old = db.execute("SELECT key FROM passages WHERE id = ? AND active = 1", (p.id,)).fetchone()
-                    if old:
-                        db.execute("UPDATE passages SET active = 0 WHERE key = ?", (old[0],))
-                        db.execute("INSERT INTO changes(key, op) VALUES (?, 'remove')", (old[0],))
-                    cur = db.execute(
-                        "INSERT INTO passages(id, namespace, kind, title, text, metadata, content_hash, embedding)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (p.id, p.namespace, p.kind, p.title, p.text, json.dumps(dict(p.metadata)),
-                         digest, np.asarray(vec, dtype=np.float32).tobytes()),
-                    )
-                    db.execute("INSERT INTO changes(key, op) VALUES (?, 'add')", (cur.lastrowid,))
-                db.execute("COMMIT")
-            self._wrote = True
+                    tx.insert_passage(p, vec, digest)
             report.added += len(fresh)
 
     def _live_hashes(self, hashes: list[str]) -> set[str]:
@@ -285,17 +348,8 @@ class Store:
 
     def remove(self, ids: Iterable[str]) -> int:
         """Deactivate passages by id (the rows stay for history). Returns how many."""
-        removed = 0
-        with self._lock, self._transaction() as db:
-            for pid in ids:
-                row = db.execute("SELECT key FROM passages WHERE id = ? AND active = 1", (pid,)).fetchone()
-                if row:
-                    db.execute("UPDATE passages SET active = 0 WHERE key = ?", (row[0],))
-                    db.execute("INSERT INTO changes(key, op) VALUES (?, 'remove')", (row[0],))
-                    removed += 1
-            db.execute("COMMIT")
-            self._wrote = self._wrote or removed > 0
-        return removed
+        with self.transaction() as tx:
+            return sum(tx.deactivate(pid) for pid in ids)
 
     # -- reading --------------------------------------------------------------------------
 
