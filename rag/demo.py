@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rag.errors import InputFormatError
+from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
 from rag.models import DEFAULT_EMBEDDER, load_embedder
 from rag.pipeline import Pipeline
 from rag.protocols import Embedder, Generator
-from rag.types import Answer, Passage
+from rag.types import Answer
 
 #: The demo corpus in a source checkout.
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "demo"
@@ -74,9 +75,10 @@ def run_demo(
             _show(out, store, queries[qid], answer, answers.get(qid))
         out.write("\n== Edit: a note written to memory\n")
         out.write(f"   \"{edit['statement']}\"\n\n")
-        note = Passage(id=f"demo-note:{edit['_id']}", text=edit["statement"], kind="note",
-                       metadata={"subject": edit["subject"], "relation": edit.get("relation", "")})
-        store.add_passages([note], show_progress=False)
+        editor = KnowledgeEditor(store, author="demo")
+        note = editor.edit(edit["statement"], key=f"demo/{edit['subject']}/{edit.get('relation', '')}",
+                           reason="demo edit")
+        out.write(f"   fact {note.fact_id}, version {note.version} ({note.op})\n\n")
         try:
             after = [edited_qid] + unrelated
             texts = [queries[q] for q in after] + list(edit.get("paraphrases", []))[:1]
@@ -84,6 +86,6 @@ def run_demo(
             for question, answer, gold in zip(texts, pipeline.answer_many(texts), golds):
                 _show(out, store, question, answer, gold)
         finally:
-            store.remove([note.id])
+            editor.retract(note.fact_id, reason="demo done")
         out.write("\n== Edit retracted: the answer goes back\n")
         _show(out, store, queries[edited_qid], pipeline.ask(queries[edited_qid]), answers.get(edited_qid))

@@ -21,7 +21,7 @@ def test_demo_shows_citations_and_an_edit_that_changes_then_reverts(tmp_path):
     before, after = text.split("== Edit: a note written to memory")
     after, reverted = after.split("== Edit retracted")
     assert "cites [p" in before and "source: memory" not in before
-    assert "source: memory" in after and "cites [demo-note:" in after
+    assert "source: memory" in after and "cites [note-" in after
     assert "source: memory" not in reverted
 
 
@@ -31,3 +31,4 @@ def test_demo_is_rerunnable_on_the_same_store(tmp_path):
         run_demo(out, generator=ScriptedGenerator(first_context_word), store_path=tmp_path / "demo",
                  embedder=HashEmbedder(), show_progress=False)
     assert "0 added now" in out.getvalue()
+    assert "version 3 (update)" in out.getvalue()  # add, retract, then the re-run's update

@@ -1,0 +1,167 @@
+"""Benchmark the knowledge memory: ingest, edits, hybrid queries, approximate recall, loading.
+
+    python eval/bench_memory.py [--sizes 1000,100000,1000000] [--real-upto 100000]
+        [--out eval/results/bench_memory.json]
+
+For each store size it builds a store of synthetic passages (Zipf-distributed vocabulary,
+20-60 words, seeded), with the real embedder (all-MiniLM-L6-v2) up to ``--real-upto``
+passages and the deterministic ``HashEmbedder`` above (the table says which), then measures:
+
+* ingest passages/s through ``Store.add_passages`` against the raw embedder's sentences/s
+  on the same texts (only where the real embedder is used: that ratio is the target);
+* edit latency: ``KnowledgeEditor.edit`` plus the index sync that makes it visible, p50/p95;
+* hybrid query latency (dense + BM25 + fusion + row fetch), query embedding excluded, p50/p95;
+* recall@10 of the dense index against exact search (1.0 while it is exact);
+* process RSS, and the time to open the store and load its index snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, percentile, table, timed, write_json  # noqa: E402
+
+from rag.memory.editor import KnowledgeEditor  # noqa: E402
+from rag.memory.store import Store  # noqa: E402
+from rag.types import Passage  # noqa: E402
+
+N_EDITS = 200
+N_QUERIES = 200
+
+
+class SyntheticText:
+    """Passages and questions over a Zipf vocabulary: a few very common words, a long tail."""
+
+    def __init__(self, seed: int = 0, vocab: int = 50_000) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.words = np.array([f"w{i}" for i in range(vocab)])
+        ranks = np.arange(1, vocab + 1)
+        self.p = (1.0 / ranks) / (1.0 / ranks).sum()
+
+    def passages(self, n: int) -> list[str]:
+        lengths = self.rng.integers(20, 61, size=n)
+        flat = self.rng.choice(len(self.words), size=int(lengths.sum()), p=self.p)
+        out, pos = [], 0
+        for length in lengths:
+            out.append(" ".join(self.words[flat[pos : pos + length]]))
+            pos += length
+        return out
+
+    def queries(self, passages: list[str], n: int) -> list[str]:
+        picks = self.rng.integers(0, len(passages), size=n)
+        queries = []
+        for i in picks:
+            words = passages[i].split()
+            take = self.rng.choice(len(words), size=min(len(words), int(self.rng.integers(5, 12))), replace=False)
+            queries.append(" ".join(words[j] for j in sorted(take)))
+        return queries
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_size(n: int, real: bool, text: SyntheticText, workdir: Path) -> dict:
+    from rag.models import SentenceTransformerEmbedder
+    from rag.testing import HashEmbedder
+
+    embedder = SentenceTransformerEmbedder(show_progress=False) if real else HashEmbedder(384)
+    row: dict = {"passages": n, "embedder": embedder.name if real else "hash-384 (fake)"}
+    texts = text.passages(n)
+    passages = [Passage(f"p{i}", t) for i, t in enumerate(texts)]
+    path = workdir / f"store-{n}"
+    store = Store(path, embedder)
+    if real:
+        sample = texts[: min(n, 2000)]
+        embedder.embed_documents(sample[:64])  # warm-up
+        _, raw_s = timed(lambda: embedder.embed_documents(sample))
+        row["raw_embed_per_s"] = len(sample) / raw_s
+    _, ingest_s = timed(lambda: (store.add_passages(passages, batch_size=1024, show_progress=False),
+                                 store.save_indexes()))
+    row["ingest_per_s"] = n / ingest_s
+    if real:
+        row["ingest_vs_raw"] = row["ingest_per_s"] / row["raw_embed_per_s"]
+
+    queries = text.queries(texts, N_QUERIES)
+    qvecs = embedder.embed_documents(queries)
+    store.search(queries[0], k=10)  # opens indexes
+    latencies = []
+    for q, v in zip(queries, qvecs):
+        store.embedder = _Fixed(embedder, v)  # query embedding excluded from the timing
+        _, secs = timed(lambda: store.search(q, k=10))
+        latencies.append(secs * 1000)
+    store.embedder = embedder
+    row["query_p50_ms"], row["query_p95_ms"] = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    row["recall@10_dense"] = _recall(store, qvecs)
+    row["dense_mode"] = getattr(store._dense, "mode", "exact")
+
+    editor = KnowledgeEditor(store)
+    edit_ms = []
+    for i in range(N_EDITS):
+        note = f"Edited fact {i}: the mayor of w{i} is person w{i + 1}."
+        _, secs = timed(lambda: (editor.edit(note), store.sync()))
+        edit_ms.append(secs * 1000)
+    row["edit_p50_ms"], row["edit_p95_ms"] = percentile(edit_ms, 0.5), percentile(edit_ms, 0.95)
+    store.close()
+    gc.collect()
+    row["rss_mb"] = rss_mb()
+    start = time.perf_counter()
+    reopened = Store(path, embedder)
+    reopened.sync()
+    row["open_load_s"] = time.perf_counter() - start
+    reopened.close()
+    return row
+
+
+class _Fixed:
+    """Embedder stand-in that returns a precomputed query vector."""
+
+    def __init__(self, inner, vector):
+        self.inner, self.vector = inner, vector
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed_query(self, text):
+        return self.vector
+
+
+def _recall(store: Store, qvecs: np.ndarray, k: int = 10) -> float:
+    dense = store._dense
+    if getattr(dense, "mode", "exact") == "exact":
+        return 1.0
+    from rag.memory.dense import recall_at_k
+
+    return recall_at_k(dense, qvecs, k=k)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--real-upto", type=int, default=100_000,
+                        help="use the real embedder up to this size, the fake one above")
+    parser.add_argument("--out", type=Path, default=Path("eval/results/bench_memory.json"))
+    args = parser.parse_args(argv)
+    text = SyntheticText()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            row = bench_size(n, n <= args.real_upto, text, Path(tmp))
+            rows.append(row)
+            sys.stderr.write(f"{row}\n")
+    write_json(args.out, {"machine": machine(), "rows": rows})
+    cols = ["passages", "embedder", "ingest_per_s", "raw_embed_per_s", "ingest_vs_raw", "edit_p50_ms",
+            "edit_p95_ms", "query_p50_ms", "query_p95_ms", "dense_mode", "recall@10_dense", "rss_mb", "open_load_s"]
+    sys.stdout.write(table(rows, cols) + f"\n\nJSON: {args.out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
