@@ -18,6 +18,8 @@ STOPWORDS = frozenset(
 
 def fold(text: str) -> str:
     """Lowercase and strip accents, so that 'Déjà' and 'deja' compare equal."""
+    if text.isascii():  # the common case, and the hot path of indexing
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
