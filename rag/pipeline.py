@@ -32,11 +32,13 @@ class PipelineConfig:
         k: Passages retrieved per question.
         max_passages: Passages shown to the generator.
         memory_first: Put memory (edits) ahead of corpus passages in the evidence.
+        extractive: Read answers out of the evidence before asking the generator.
     """
 
     k: int = 5
     max_passages: int = 3
     memory_first: bool = True
+    extractive: bool = True
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
@@ -68,7 +70,7 @@ class Pipeline:
         self.store = store
         self.generator = generator
         self.config = config or PipelineConfig()
-        self.reader = Reader(generator, max_passages=self.config.max_passages)
+        self.reader = Reader(generator, max_passages=self.config.max_passages, extractive=self.config.extractive)
 
     def ask(self, question: str | Query) -> Answer:
         """Answer one question (a string, or a :class:`~rag.types.Query`)."""
@@ -103,7 +105,7 @@ class Pipeline:
                 source = first.origin
             else:
                 cited, source = (), "parametric"
-            trace.append(StageRecord("read", source, read_ms, {"answer": reading.text}))
+            trace.append(StageRecord("read", source, read_ms, {"answer": reading.text, "method": reading.method}))
             text = reading.text
             if not text:
                 source, cited = "none", ()

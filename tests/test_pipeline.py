@@ -35,8 +35,8 @@ def test_memory_note_changes_the_answer_and_removal_restores_it(store):
 
 def test_memory_first_is_switchable(store):
     store.add_passages([Passage("n1", "Bananas taste sweet, notes Ostrava.", kind="note")])
-    on = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8))
-    off = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8, memory_first=False))
+    on = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8, extractive=False))
+    off = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8, memory_first=False, extractive=False))
     question = "What is the capital of Veldoria?"
     assert on.ask(question).text == "Ostrava"
     assert off.ask(question).text == "Marrowgate"
@@ -59,14 +59,23 @@ def test_empty_store_falls_back_to_parametric(tmp_path):
 
 
 def test_empty_generation_abstains(store):
-    answer = Pipeline(store, ScriptedGenerator(default="")).ask("What is the capital of Veldoria?")
+    answer = Pipeline(store, ScriptedGenerator(default=""), PipelineConfig(extractive=False)).ask(
+        "What is the capital of Veldoria?")
     assert answer.abstained and answer.citations == ()
 
 
 def test_answer_many_uses_one_generator_call(store):
     gen = ScriptedGenerator(context_reader)
-    answers = Pipeline(store, gen).answer_many(["What is the capital of Veldoria?", "Where is the Colosseum?"])
+    answers = Pipeline(store, gen, PipelineConfig(extractive=False)).answer_many(
+        ["What is the capital of Veldoria?", "Where is the Colosseum?"])
     assert len(answers) == 2 and len(gen.prompts) == 2
+
+
+def test_extraction_answers_without_the_generator(store):
+    gen = ScriptedGenerator(default="wrong")
+    answer = Pipeline(store, gen).ask("When was Marrowgate founded?")
+    assert (answer.text, answer.citations) == ("1312", ("t3",)) and gen.prompts == []
+    assert answer.trace[-1].details["method"] == "extract"
 
 
 def test_bad_input():

@@ -422,8 +422,10 @@ class Store:
         qvec = self.embedder.embed_query(query)
         fetch = fetch_k or max(4 * k, 50)
         while True:
-            dense = self._dense.search(qvec, fetch)
-            sparse = self._sparse.search(query, fetch)
+            with self._lock:  # an add may retrain and swap the dense index
+                dense = self._dense.search(qvec, fetch)
+                sparse = self._sparse.search(query, fetch)
+                n_dense = len(self._dense)
             fused = reciprocal_rank_fusion([[key for key, _ in dense], [key for key, _ in sparse]], k=self.rrf_k)
             rows = self._rows_by_key([key for key, _ in fused])
             hits: list[ScoredPassage] = []
@@ -437,7 +439,7 @@ class Store:
                 if len(hits) == k:
                     return hits
             exhausted = len(dense) < fetch and len(sparse) < fetch
-            if exhausted or fetch >= len(self._dense):
+            if exhausted or fetch >= n_dense:
                 return hits
             fetch *= 4
 
@@ -520,10 +522,15 @@ class Store:
         cursor = self._db.execute(
             "SELECT key, text, title, embedding FROM passages WHERE active = 1 ORDER BY key"
         )
+        keys: list[int] = []
+        chunks: list[bytes] = []
         while rows := cursor.fetchmany(4096):
-            vectors = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), self._dim)
-            self._dense.add([r[0] for r in rows], vectors)
+            keys.extend(r[0] for r in rows)
+            chunks.extend(r[3] for r in rows)
             self._sparse.add([r[0] for r in rows], [Passage("", r[1], r[2]).full_text for r in rows])
+        # One dense add: the approximate index trains once instead of at every size step.
+        vectors = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(len(keys), self._dim)
+        self._dense.add(keys, vectors)
         self._applied_seq = last
 
     def save_indexes(self) -> None:

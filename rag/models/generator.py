@@ -70,7 +70,9 @@ def resolve_model(model: str | Path) -> ModelFile:
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    """Cut ``text`` at the first stop string and strip it."""
+    """Cut ``text`` at the first stop string and strip it. Leading white space is not a
+    stop: models often open an answer with a newline."""
+    text = text.lstrip()
     end = len(text)
     for s in stop:
         if s and (i := text.find(s)) != -1:
@@ -222,6 +224,7 @@ class TransformersGenerator:
             return []
         self._load()
         import torch
+        from transformers import StoppingCriteriaList
 
         texts = [self.format_prompt(p) for p in prompts]
         # Batches of similar length waste less compute on padding.
@@ -232,13 +235,14 @@ class TransformersGenerator:
             idx = order[start : start + self.batch_size]
             enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
                       add_special_tokens=not self._chat)
+            stops = [s for s in stop if s]
+            criteria = [_StopAfterText(tok, enc["input_ids"].shape[1], stops)] if stops else []
             with torch.inference_mode():
                 gen = self._model.generate(
                     **enc,
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
-                    stop_strings=[s for s in stop if s] or None,
-                    tokenizer=tok,
+                    stopping_criteria=StoppingCriteriaList(criteria),
                     pad_token_id=tok.pad_token_id,
                 )
             new_tokens = gen[:, enc["input_ids"].shape[1] :]
@@ -249,6 +253,24 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         self._load()
         return len(self._tokenizer(text)["input_ids"])
+
+
+class _StopAfterText:
+    """Stops a row once its new text, leading white space aside, holds a stop string.
+
+    transformers' own ``stop_strings`` also fires on a leading newline, which turns an
+    answer that opens with a line break into an empty one.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_len: int, stops: Sequence[str]) -> None:
+        self.tokenizer, self.prompt_len, self.stops = tokenizer, prompt_len, list(stops)
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+        done = [any(s in t.lstrip() for s in self.stops) for t in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class LlamaCppGenerator:
@@ -319,23 +341,39 @@ class LlamaCppGenerator:
         _check_generate_args(prompts, max_new_tokens)
         llm = self._load()
         stops = [s for s in stop if s]
+        # llama.cpp would stop on a leading newline too; stop only on stops that cannot lead.
+        hard_stops = [s for s in stops if s.strip()]
         out = []
         with self._lock:  # one llama.cpp context serves one call at a time
             for prompt in prompts:
                 if self._chat:
                     res = llm.create_chat_completion(
                         messages=[{"role": "user", "content": prompt}],
-                        max_tokens=max_new_tokens, temperature=0.0, stop=stops,
+                        max_tokens=max_new_tokens, temperature=0.0, stop=hard_stops,
                     )
                     text = res["choices"][0]["message"]["content"] or ""
                 else:
-                    res = llm(prompt, max_tokens=max_new_tokens, temperature=0.0, stop=stops)
+                    res = llm(prompt, max_tokens=max_new_tokens, temperature=0.0, stop=hard_stops,
+                              stopping_criteria=_llama_stop(llm, prompt, stops) if len(hard_stops) < len(stops) else None)
                     text = res["choices"][0]["text"]
                 out.append(cut_at_stop(text, stops))
         return out
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+
+def _llama_stop(llm: Any, prompt: str, stops: Sequence[str]) -> Any:
+    """A llama.cpp stopping criterion: white-space stops count once text has begun."""
+    from llama_cpp import StoppingCriteriaList
+
+    n_prompt = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+    def criterion(input_ids: Any, logits: Any) -> bool:
+        text = llm.detokenize(list(input_ids[n_prompt:])).decode("utf-8", errors="ignore")
+        return any(s in text.lstrip() for s in stops)
+
+    return StoppingCriteriaList([criterion])
 
 
 def load_generator(

@@ -1,8 +1,10 @@
-"""Reading an answer out of evidence with the generator, and citing what it came from.
+"""Reading a short answer out of evidence, and citing the passages it came from.
 
-The offline generators are tiny, so they are asked one narrow thing: a short answer to a
-question from a few passages (or from nothing, for the closed-book answer). Citation is
-structural: a passage is cited when the answer's words occur in it.
+The offline generators are tiny, so the reader asks them as little as it can. It first
+*extracts*: for every sentence of the evidence it finds the span the question does not
+repeat (see :mod:`rag.stages.structure`) and keeps the best sentence whose names and
+relation agree with the question. Only when no sentence qualifies does it ask the
+generator for a short answer, and then it cites the passages that hold that answer.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Generator
+from rag.stages.relations import relation_concepts, relations_agree
+from rag.stages.structure import read_fact
 from rag.types import Passage
 
 _LEADS = re.compile(
     r"^(?:the answer is|answer:|a:|it is|it's|they are|he is|she is)\s+", re.IGNORECASE
 )
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“])")
 
 
 def clean_answer(text: str) -> str:
@@ -37,37 +42,82 @@ def supports(answer: str, passage_text: str) -> bool:
     return all(w in haystack for w in words)
 
 
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A short answer and the ids of the passages that support it."""
+    """A short answer, the ids of the passages that support it, and how it was found
+    (``extract``, ``generate`` or ``closed_book``)."""
 
     text: str
     citations: tuple[str, ...]
+    method: str = "generate"
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The answer one sentence gives to a question, and how well it fits."""
+
+    answer: str
+    sentence: str
+    passage_id: str
+    score: float
+    relation: bool | None
+
+
+def extract(question: str, passages: Sequence[Passage]) -> Extraction | None:
+    """The best answer span among the sentences of ``passages`` (earlier passages win ties).
+
+    A sentence qualifies when it shares a name with the question, its answer span is not
+    empty, and its relation does not contradict the question's.
+    """
+    q_concepts = None
+    best: Extraction | None = None
+    for rank, passage in enumerate(passages):
+        for sentence in sentences(passage.text):
+            reading = read_fact(sentence, question)
+            if not reading.answer or not reading.subject:
+                continue
+            if q_concepts is None:
+                q_concepts = relation_concepts(reading.question_relation)
+            agree = relations_agree(q_concepts, relation_concepts(reading.relation))
+            if agree is False:
+                continue
+            score = 2.0 * (agree is True) + len(reading.subject) - 0.5 * len(reading.missing_names) - 0.1 * rank
+            if best is None or score > best.score:
+                best = Extraction(reading.answer, sentence, passage.id, score, agree)
+    return best
 
 
 class Reader:
-    """Asks the generator for a short answer from evidence, or closed-book.
+    """Answers a question from evidence: extraction first, the generator second.
 
     Args:
         generator: Any :class:`~rag.protocols.Generator`.
-        max_passages: Passages shown in one prompt (small models do best with few).
-        max_new_tokens: Length limit of an answer.
+        max_passages: Passages read per question (small models do best with few).
+        max_new_tokens: Length limit of a generated answer.
+        extractive: Try extraction before generation.
 
     Example:
         >>> from rag.testing import ScriptedGenerator
-        >>> reader = Reader(ScriptedGenerator({"Marrowgate": "Marrowgate."}))
+        >>> reader = Reader(ScriptedGenerator(default="unused"))
         >>> reader.read("What is the capital of Veldoria?",
         ...             [Passage("t1", "The capital of Veldoria is Marrowgate.")])
-        Reading(text='Marrowgate', citations=('t1',))
+        Reading(text='Marrowgate', citations=('t1',), method='extract')
     """
 
-    def __init__(self, generator: Generator, *, max_passages: int = 3, max_new_tokens: int = 24) -> None:
+    def __init__(
+        self, generator: Generator, *, max_passages: int = 3, max_new_tokens: int = 16, extractive: bool = True
+    ) -> None:
         if max_passages < 1:
             msg = f"max_passages must be a positive integer, got {max_passages}"
             raise ConfigError(msg)
         self.generator = generator
         self.max_passages = max_passages
         self.max_new_tokens = max_new_tokens
+        self.extractive = extractive
 
     @staticmethod
     def context_prompt(question: str, passages: Sequence[Passage]) -> str:
@@ -82,19 +132,25 @@ class Reader:
         return self.read_many([(question, passages)])[0]
 
     def read_many(self, items: Sequence[tuple[str, Sequence[Passage]]]) -> list[Reading]:
-        """Batched :meth:`read`: one generator call for all items."""
+        """Batched :meth:`read`: one generator call for every item extraction left open."""
         shown = [list(passages[: self.max_passages]) for _, passages in items]
-        prompts = [
-            self.context_prompt(q, ps) if ps else self.closed_book_prompt(q)
-            for (q, _), ps in zip(items, shown)
-        ]
-        raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
-        readings = []
-        for (question, _), text, ps in zip(items, raw, shown):
-            answer = clean_answer(text)
-            cited = tuple(p.id for p in ps if answer and self._cites(question, answer, p))
-            readings.append(Reading(answer, cited))
-        return readings
+        readings: list[Reading | None] = []
+        for (question, _), ps in zip(items, shown):
+            found = extract(question, ps) if self.extractive and ps else None
+            readings.append(Reading(found.answer, (found.passage_id,), "extract") if found else None)
+        open_items = [i for i, r in enumerate(readings) if r is None]
+        if open_items:
+            prompts = [
+                self.context_prompt(items[i][0], shown[i]) if shown[i] else self.closed_book_prompt(items[i][0])
+                for i in open_items
+            ]
+            raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
+            for i, text in zip(open_items, raw):
+                question, ps = items[i][0], shown[i]
+                answer = clean_answer(text)
+                cited = tuple(p.id for p in ps if answer and self._cites(question, answer, p))
+                readings[i] = Reading(answer, cited, "generate" if ps else "closed_book")
+        return [r for r in readings if r is not None]
 
     @staticmethod
     def _cites(question: str, answer: str, passage: Passage) -> bool:

@@ -1,7 +1,7 @@
 import pytest
 
 from rag.errors import ConfigError
-from rag.stages.read import Reader, clean_answer, supports
+from rag.stages.read import Reader, Reading, clean_answer, supports
 from rag.testing import ScriptedGenerator
 from rag.types import Passage
 
@@ -27,7 +27,7 @@ def test_reader_prompts_with_context_and_cites_supporting_passages():
         Passage("b", "The capital of Veldoria is Marrowgate."),
         Passage("c", "Bananas are yellow."),
     ]
-    reading = Reader(gen, max_passages=2).read("What is the capital of Veldoria?", passages)
+    reading = Reader(gen, max_passages=2, extractive=False).read("What is the capital of Veldoria?", passages)
     assert reading.text == "Marrowgate"
     assert reading.citations == ("b",)  # "a" holds the word but not the question's topic
     assert "Bananas" not in gen.prompts[0]  # only max_passages are shown
@@ -54,3 +54,22 @@ def test_reader_batches_one_generator_call():
 def test_reader_validates():
     with pytest.raises(ConfigError, match="max_passages"):
         Reader(ScriptedGenerator(), max_passages=0)
+
+
+def test_extraction_picks_the_sentence_about_the_question():
+    gen = ScriptedGenerator(default="never asked")
+    passages = [
+        Passage("a", "Marrowgate was founded in 1312. The mayor of Marrowgate is Ada Finch."),
+        Passage("b", "Ilsa Brennick was born in Marrowgate."),
+    ]
+    reader = Reader(gen)
+    assert reader.read("Who is the mayor of Marrowgate?", passages) == Reading("Ada Finch", ("a",), "extract")
+    assert reader.read("Where was Ilsa Brennick born?", passages).text == "Marrowgate"
+    assert reader.read("In what year was Marrowgate founded?", passages).text == "1312"
+    assert gen.prompts == []
+
+
+def test_extraction_refuses_a_contradicting_relation_and_falls_back():
+    gen = ScriptedGenerator(default="Osk")
+    reading = Reader(gen).read("Where did Ilsa Brennick die?", [Passage("b", "Ilsa Brennick was born in Marrowgate.")])
+    assert reading.method == "generate" and reading.text == "Osk" and reading.citations == ()

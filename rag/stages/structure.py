@@ -1,0 +1,236 @@
+"""Light structure of short facts and questions, from English surface form alone.
+
+No parser or NER model ships offline, so this module reads what short factual English shows
+on its face: names are capitalised (or contain digits), the subject of a fact is a name the
+question repeats, and the answer is the part of the fact the question does not repeat.
+
+Example: for the note "Danielle Darrieux's mother tongue is English." and the question
+"What language did Danielle Darrieux speak?", the shared name is "Danielle Darrieux", and the
+unshared spans are "mother tongue" and "English"; "English" is a name in the object slot,
+so it is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.memory.text import STOPWORDS, fold
+
+_TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|[\w]", re.UNICODE)
+WH_WORDS = frozenset({"what", "who", "whom", "whose", "where", "when", "which", "why", "how"})
+#: Words that join the parts of a name ("James I of Aragon", "Leonardo da Vinci").
+NAME_JOINERS = frozenset({"of", "de", "da", "del", "della", "der", "den", "van", "von", "la", "le",
+                          "du", "di", "des", "y", "al", "bin", "ibn", "the", "and", "&"})
+#: Words that carry no fact of their own: auxiliaries and time adverbs of edit notes.
+FILLER = STOPWORDS | WH_WORDS | frozenset(
+    {"now", "currently", "also", "still", "today", "actually", "officially", "new", "longer"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def norm(self) -> str:
+        return fold(re.sub(r"['’]s$", "", self.text))
+
+    @property
+    def is_name(self) -> bool:
+        return self.text[0].isupper() or any(c.isdigit() for c in self.text)
+
+
+def tokens(text: str) -> list[Token]:
+    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+#: Words whose suffix is not a suffix ("founded" is not "found", "news" is not "new").
+_STEM_EXCEPTIONS = frozenset({"founded", "news", "series", "species", "analysis", "sometimes", "thus"})
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough to match plays/play, founded/found, speaks/speak."""
+    w = fold(word)
+    if w in _STEM_EXCEPTIONS:
+        return w
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def same_word(a: str, b: str) -> bool:
+    sa, sb = stem(a), stem(b)
+    if sa == sb:
+        return True
+    short, long_ = sorted((sa, sb), key=len)
+    return len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
+
+
+def name_spans(text: str) -> list[str]:
+    """Runs of capitalised or numeric tokens (names), joined by name joiners; the
+    sentence-initial function word ("The", "What") is not part of a name."""
+    toks = tokens(text)
+    spans: list[list[Token]] = []
+    current: list[Token] = []
+    for i, tok in enumerate(toks):
+        lowered = tok.norm
+        starts_sentence = i == 0
+        if tok.is_name and not (starts_sentence and lowered in FILLER):
+            current.append(tok)
+        elif current and lowered in NAME_JOINERS and i + 1 < len(toks) and toks[i + 1].is_name:
+            current.append(tok)
+        else:
+            if current:
+                spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    return [text[s[0].start : s[-1].end].removesuffix("'s").removesuffix("’s") for s in spans]
+
+
+def _in_question(token: Token, question_words: list[str]) -> bool:
+    return any(same_word(token.norm, q) for q in question_words)
+
+
+@dataclass(frozen=True, slots=True)
+class FactReading:
+    """How one fact sentence relates to one question.
+
+    Attributes:
+        answer: The span of the fact the question asks for ("" when none stands out).
+        subject: Names of the fact (other than the answer) that the question repeats.
+        missing_names: Names of the fact (other than the answer) the question does not repeat.
+        masked: The fact with the answer replaced by "what" (the question it answers).
+        relation: The fact without subject names and answer (what it says about them).
+        question_relation: The question without the names it shares with the fact.
+    """
+
+    answer: str
+    subject: tuple[str, ...]
+    missing_names: tuple[str, ...]
+    masked: str
+    relation: str
+    question_relation: str
+
+
+_TIME_Q = re.compile(r"\b(when|what year|which year|what date|which date|what century|how old)\b", re.I)
+_NUMBER_Q = re.compile(r"\b(how many|how much|how tall|how high|how long|how big|how large|population)\b", re.I)
+_NAME_Q = re.compile(r"^\s*(who|whom|whose|where)\b|\b(which|what) (city|town|country|person|company|river)\b", re.I)
+
+
+def expected_type(question: str) -> str:
+    """What kind of answer a question wants: ``time``, ``number``, ``name`` or ``any``."""
+    if _TIME_Q.search(question):
+        return "time"
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _NAME_Q.search(question):
+        return "name"
+    return "any"
+
+
+def fits_type(span: str, kind: str) -> bool | None:
+    """Whether an answer span has the shape a question type wants (``None``: cannot tell)."""
+    has_digit = any(c.isdigit() for c in span)
+    if kind in ("time", "number"):
+        return has_digit
+    if kind == "name":
+        return any(t.is_name for t in tokens(span))
+    return None
+
+
+def read_fact(fact: str, question: str) -> FactReading:
+    """Find the answer span of ``fact`` for ``question``, and the subject they share."""
+    q_words = [t.norm for t in tokens(question)]
+    kind = expected_type(question)
+    toks = tokens(fact)
+    candidates: list[list[Token]] = []
+    run: list[Token] = []
+    for tok in toks:
+        shared = _in_question(tok, q_words)
+        if not shared and tok.norm not in FILLER:
+            run.append(tok)
+        elif run and not shared and tok.norm in NAME_JOINERS:
+            run.append(tok)  # "United States of America" stays one span
+        else:
+            if run:
+                candidates.append(run)
+            run = []
+    if run:
+        candidates.append(run)
+    candidates = [part for c in candidates for part in _split_names(c)]
+    candidates = [_trim(c) for c in candidates if _trim(c)]
+    answer_toks = max(candidates, key=lambda c: _answer_score(c, candidates, toks, kind), default=[])
+    if answer_toks and fits_type(fact[answer_toks[0].start : answer_toks[-1].end], kind) is False:
+        answer_toks = []  # the fact holds no span of the kind the question asks for
+    answer = fact[answer_toks[0].start : answer_toks[-1].end] if answer_toks else ""
+    names = [n for n in name_spans(fact) if not answer or fold(n) not in fold(answer) and fold(answer) not in fold(n)]
+    subject = tuple(n for n in names if all(_in_question(t, q_words) for t in tokens(n) if t.norm not in NAME_JOINERS))
+    missing = tuple(n for n in names if n not in subject)
+    if answer_toks:
+        masked = fact[: answer_toks[0].start] + "what" + fact[answer_toks[-1].end :]
+    else:
+        masked = fact
+    relation = masked
+    question_relation = question
+    for name in subject:
+        relation = re.sub(re.escape(name) + r"(['’]s)?", " ", relation)
+        question_relation = _remove_name(question_relation, name)
+    return FactReading(answer, subject, missing, masked.strip(), _squash(relation), _squash(question_relation))
+
+
+def _remove_name(text: str, name: str) -> str:
+    words = {t.norm for t in tokens(name)} - NAME_JOINERS
+    kept = [t.text for t in tokens(text) if t.norm not in words]
+    return " ".join(kept)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.replace(" what", " what").split()).strip(" .,;")
+
+
+def _split_names(run: list[Token]) -> list[list[Token]]:
+    """Split "follows Buddhism" into "follows" | "Buddhism" and "citizen of Japan" into
+    "citizen of" | "Japan": a name does not share a span with the lowercase words next to
+    it, while joiners inside a name ("James I of Aragon") stay in it."""
+    parts: list[tuple[bool, list[Token]]] = []
+    for i, tok in enumerate(run):
+        inside_name = (
+            tok.norm in NAME_JOINERS and parts and parts[-1][0] and i + 1 < len(run) and run[i + 1].is_name
+        )
+        kind = tok.is_name or bool(inside_name)
+        if parts and parts[-1][0] == kind:
+            parts[-1][1].append(tok)
+        else:
+            parts.append((kind, [tok]))
+    return [toks for _, toks in parts]
+
+
+def _trim(run: list[Token]) -> list[Token]:
+    while run and run[0].norm in FILLER:
+        run = run[1:]
+    while run and run[-1].norm in FILLER:
+        run = run[:-1]
+    return run
+
+
+def _answer_score(cand: list[Token], candidates: list[list[Token]], toks: list[Token], kind: str) -> float:
+    """Names and numbers make answers; so does the object slot (after the verb, at the end);
+    a span of the kind the question asks for (a year for "when") beats all of those."""
+    score = 0.0
+    fits = fits_type(" ".join(t.text for t in cand), kind)
+    if fits is not None:
+        score += 4.0 if fits else -4.0
+    first = cand[0]
+    sentence_initial = toks and first.start == toks[0].start
+    if any(t.is_name for t in cand) and not (sentence_initial and len(cand) == 1 and first.norm in FILLER):
+        score += 2.0
+    if cand is candidates[-1]:
+        score += 1.0
+    if len(cand) == 1 and first.text.islower() and (first.norm.endswith("ly") or first.norm.endswith("ed")):
+        score -= 1.5  # adverbs and participles ("originally", "started") are not answers
+    return score
