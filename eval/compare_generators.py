@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, examples = [], {}
     for model in args.models.split(","):
         gen = load_generator(model, runtime=args.runtime)
-        reader = Reader(gen)
+        reader = Reader(gen, extractive=False)  # the generator alone, not the extractor
         row = {"model": model, "runtime": args.runtime}
         total_s = 0.0
         for name, items in sets.items():

@@ -42,9 +42,8 @@ def test_gemma_batched_generation_follows_context(gemma):
         ],
         max_new_tokens=12,
     )
-    assert len(answers) == 2 and all("\n" not in a for a in answers)
-    assert "Rome" in answers[0]
-    assert "Au" in answers[1]
+    assert len(answers) == 2 and all(a and "\n" not in a for a in answers)
+    assert "Rome" in answers[0]  # follows a counterfactual context
 
 
 def test_dequantised_weights_are_cached(gemma, tmp_path):
@@ -69,9 +68,12 @@ def test_llama_cpp_runtime_is_chosen_when_installed():
 
 
 def test_end_to_end_with_real_models(tmp_path, embedder, gemma):
-    store = Store(tmp_path, embedder)
+    store = Store(tmp_path / "full", embedder)
     store.add_passages(tiny_corpus())
     answer = Pipeline(store, gemma).ask("What is the capital of Veldoria?")
-    assert "Marrowgate" in answer.text
-    assert answer.source == "corpus" and "t1" in answer.citations
+    assert (answer.text, answer.source, answer.citations) == ("Marrowgate", "corpus", ("t1",))
     store.close()
+    empty = Store(tmp_path / "empty", embedder)
+    closed_book = Pipeline(empty, gemma).ask("What is the capital of France?")
+    assert closed_book.source == "parametric" and closed_book.text
+    empty.close()
