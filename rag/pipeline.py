@@ -1,27 +1,41 @@
-"""The pipeline: explicit composition of retrieval and reading into cited answers.
+"""The pipeline: explicit composition of the stages into cited answers.
 
-The flow of one question (stages are added here as they land)::
+The flow of one question::
 
+    cache     a recent answer for the same question, namespace and user facts, unless any
+              write to the store has happened since
     retrieve  hybrid search over memory and corpus in the asker's namespace
-    select    memory (edits) before corpus, then by fused rank
-    read      short answer from the selected evidence; cite the passages that support it
-    fallback  closed-book (parametric) answer when no evidence is found
+    filter    keep what bears on this question (notes, QA pairs, user facts, passages)
+    trigger   a confident QA-memory hit is the memory answer as it stands
+    read      answers per source: user and memory facts give their answer span; corpus
+              passages are read (extraction first, the generator second)
+    parametric the generator's closed-book answer, when needed
+    arbitrate user > memory > corpus > parametric; conflicts recorded
+Answer(text, source, citations, conflicts, flags, trace)
+
+Every stage can be switched off in :class:`PipelineConfig`; an ablation is a config.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator
+from rag.stages.arbitrate import Candidate, PreferenceArbiter
+from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.stages.read import Reader
-from rag.types import Answer, Passage, Query, ScoredPassage, StageRecord
+from rag.stages.structure import read_fact
+from rag.types import SOURCES, Answer, Passage, Query, StageRecord
 
 logger = logging.getLogger(__name__)
+
+PARAMETRIC_MODES = ("fallback", "always", "never")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +44,53 @@ class PipelineConfig:
 
     Attributes:
         k: Passages retrieved per question.
-        max_passages: Passages shown to the generator.
-        memory_first: Put memory (edits) ahead of corpus passages in the evidence.
+        max_passages: Corpus passages read per question.
         extractive: Read answers out of the evidence before asking the generator.
+        filter: Drop evidence that does not bear on the question (off: every retrieved
+            passage counts, as in plain RAG).
+        arbiter: Choose among sources by ``order`` (off: plain RAG, the reader reads the
+            retrieved passages, memory first when ``memory_first``).
+        memory_first: Without the arbiter, put memory passages before corpus passages.
+        trigger: Answer from a confident QA-memory hit without reading.
+        trigger_threshold: Filter score a QA pair needs to trigger.
+        cache: Reuse recent answers until the store changes.
+        parametric: ``fallback`` (closed-book answer only when nothing else answers),
+            ``always`` (also to report conflicts with it) or ``never``.
+        abstain: Abstain instead of answering from parametric memory alone.
+        order: Source preference, highest first.
     """
 
     k: int = 5
     max_passages: int = 3
-    memory_first: bool = True
     extractive: bool = True
+    filter: bool = True
+    arbiter: bool = True
+    memory_first: bool = True
+    trigger: bool = True
+    trigger_threshold: float = 0.9
+    cache: bool = True
+    parametric: str = "fallback"
+    abstain: bool = False
+    order: tuple[str, ...] = SOURCES
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
             msg = f"k and max_passages must be positive, got k={self.k}, max_passages={self.max_passages}"
             raise ConfigError(msg)
+        if self.parametric not in PARAMETRIC_MODES:
+            msg = f"parametric must be one of {PARAMETRIC_MODES}, got {self.parametric!r}"
+            raise ConfigError(msg)
+
+
+@dataclass(slots=True)
+class _Work:
+    """What the pipeline knows about one question while answering it."""
+
+    query: Query
+    trace: list[StageRecord] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    done: Answer | None = None
 
 
 class Pipeline:
@@ -53,6 +100,7 @@ class Pipeline:
         store: Where passages, notes and QA pairs live.
         generator: Any :class:`~rag.protocols.Generator`.
         config: Stage settings.
+        cache_size: Answers kept by the cache.
 
     Example:
         >>> import tempfile
@@ -60,63 +108,174 @@ class Pipeline:
         >>> from rag.testing import HashEmbedder, ScriptedGenerator, tiny_corpus
         >>> store = Store(tempfile.mkdtemp(), HashEmbedder())
         >>> _ = store.add_passages(tiny_corpus())
-        >>> pipe = Pipeline(store, ScriptedGenerator({"Marrowgate": "Marrowgate"}))
+        >>> pipe = Pipeline(store, ScriptedGenerator(default="Paris"))
         >>> answer = pipe.ask("What is the capital of Veldoria?")
         >>> answer.text, answer.source, answer.citations
         ('Marrowgate', 'corpus', ('t1',))
+        >>> pipe.ask(Query("What is the capital of Veldoria?",
+        ...                user_facts=("The capital of Veldoria is Ostrava.",))).source
+        'user'
     """
 
-    def __init__(self, store: Store, generator: Generator, config: PipelineConfig | None = None) -> None:
+    def __init__(
+        self, store: Store, generator: Generator, config: PipelineConfig | None = None, *, cache_size: int = 1024
+    ) -> None:
         self.store = store
         self.generator = generator
         self.config = config or PipelineConfig()
         self.reader = Reader(generator, max_passages=self.config.max_passages, extractive=self.config.extractive)
+        self.filter = KnowledgeFilter(store.embedder)
+        self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
+        self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
+        self._cache_size = cache_size
 
     def ask(self, question: str | Query) -> Answer:
         """Answer one question (a string, or a :class:`~rag.types.Query`)."""
         return self.answer_many([question])[0]
 
     def answer_many(self, questions: Iterable[str | Query]) -> list[Answer]:
-        """Answer many questions; the generator is called once for the whole batch."""
-        queries = [q if isinstance(q, Query) else Query(q) for q in questions]
-        for q in queries:
-            if not q.question.strip():
+        """Answer many questions; generator calls are batched across them."""
+        work = [_Work(q if isinstance(q, Query) else Query(q)) for q in questions]
+        for w in work:
+            if not w.query.question.strip():
                 msg = "question must be a non-empty string"
                 raise ConfigError(msg)
-        traces: list[list[StageRecord]] = [[] for _ in queries]
-        evidence: list[list[Passage]] = []
-        for q, trace in zip(queries, traces):
-            start = time.perf_counter()
-            hits = self.store.search(q.question, self.config.k, namespace=q.namespace)
-            trace.append(StageRecord("retrieve", f"{len(hits)} passages", _ms(start),
-                                     {"ids": [h.id for h in hits]}))
-            chosen = self._select(hits)
-            trace.append(StageRecord("select", f"{len(chosen)} passages", 0.0,
-                                     {"ids": [p.id for p in chosen]}))
-            evidence.append(chosen)
-        start = time.perf_counter()
-        readings = self.reader.read_many([(q.question, ev) for q, ev in zip(queries, evidence)])
-        read_ms = _ms(start) / max(1, len(queries))
-        answers = []
-        for q, ev, reading, trace in zip(queries, evidence, readings, traces):
-            if ev:
-                cited = reading.citations or (ev[0].id,)
-                first = next(p for p in ev if p.id == cited[0])
-                source = first.origin
-            else:
-                cited, source = (), "parametric"
-            trace.append(StageRecord("read", source, read_ms, {"answer": reading.text, "method": reading.method}))
-            text = reading.text
-            if not text:
-                source, cited = "none", ()
-            answers.append(Answer(text, source, cited, trace=tuple(trace), question=q.question))
-        return answers
+        version = self.store.version()
+        for w in work:
+            self._from_cache(w, version)
+        todo = [w for w in work if w.done is None]
+        for w in todo:
+            self._gather(w)
+        self._read_corpus([w for w in todo if w.done is None])
+        self._parametric([w for w in todo if w.done is None])
+        for w in todo:
+            if w.done is None:
+                w.done = self._decide(w)
+                self._remember(w, version)
+        return [w.done for w in work]  # type: ignore[misc]
 
-    def _select(self, hits: Sequence[ScoredPassage]) -> list[Passage]:
-        passages = [h.passage for h in hits]
-        if self.config.memory_first:
-            passages.sort(key=lambda p: p.origin != "memory")  # stable: rank order kept within
-        return passages
+    # -- stages ---------------------------------------------------------------------------
+
+    def _cache_key(self, q: Query) -> tuple:
+        return (q.namespace, " ".join(q.question.split()).lower(), q.user_facts)
+
+    def _from_cache(self, w: _Work, version: int) -> None:
+        if not self.config.cache:
+            return
+        hit = self._cache.get(self._cache_key(w.query))
+        if hit is not None and hit[0] == version:
+            w.done = hit[1]
+
+    def _remember(self, w: _Work, version: int) -> None:
+        if not self.config.cache:
+            return
+        key = self._cache_key(w.query)
+        self._cache[key] = (version, w.done)  # type: ignore[assignment]
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _gather(self, w: _Work) -> None:
+        q = w.query
+        start = time.perf_counter()
+        hits = self.store.search(q.question, self.config.k, namespace=q.namespace)
+        w.trace.append(StageRecord("retrieve", f"{len(hits)} passages", _ms(start), {"ids": [h.id for h in hits]}))
+        user = [Passage(f"user:{i}", fact, kind="note", namespace=q.namespace)
+                for i, fact in enumerate(q.user_facts) if fact.strip()]
+        passages = user + [h.passage for h in hits]
+        sources = ["user"] * len(user) + [h.passage.origin for h in hits]
+        start = time.perf_counter()
+        if self.config.filter:
+            decision = self.filter.filter(q.question, passages, sources=sources)
+        else:
+            decision = FilterDecision(tuple(self._unfiltered(q.question, p, s) for p, s in zip(passages, sources)), ())
+        w.evidence = list(decision.kept)
+        w.trace.append(StageRecord(
+            "filter", f"kept {len(decision.kept)} of {len(passages)}", _ms(start),
+            {"kept": [(e.passage.id, round(e.score, 3), e.reason) for e in decision.kept],
+             "dropped": [(d.passage_id, round(d.score, 3), d.reason) for d in decision.dropped]}))
+        for source in ("user", "memory"):
+            facts = [e for e in w.evidence if e.source == source and e.answer]
+            if facts:
+                best = max(facts, key=lambda e: e.score)
+                w.candidates.append(Candidate(source, best.answer, (best.passage.id,), best.score))
+        qa = [e for e in w.evidence if e.passage.kind == "qa" and e.score >= self.config.trigger_threshold]
+        if self.config.trigger and qa and not any(c.source == "user" for c in w.candidates):
+            best = max(qa, key=lambda e: e.score)
+            w.trace.append(StageRecord("trigger", "qa memory hit", 0.0, {"id": best.passage.id}))
+            w.done = self._finish(w, Candidate("memory", best.answer, (best.passage.id,), best.score), (), "qa memory hit")
+
+    @staticmethod
+    def _unfiltered(question: str, passage: Passage, source: str) -> Evidence:
+        answer = ""
+        if passage.kind == "qa":
+            answer = str(passage.metadata.get("answer", ""))
+        elif passage.kind == "note":
+            answer = read_fact(passage.text, question).answer
+        return Evidence(passage, source, 0.0, answer, "filter off")  # type: ignore[arg-type]
+
+    def _read_corpus(self, work: Sequence[_Work]) -> None:
+        items, owners = [], []
+        for w in work:
+            if self.config.arbiter:
+                passages = [e.passage for e in w.evidence if e.source == "corpus"]
+            else:  # plain RAG: read whatever was retrieved, memory first if asked
+                passages = [e.passage for e in w.evidence if e.source != "user"]
+                if self.config.memory_first:
+                    passages.sort(key=lambda p: p.origin != "memory")
+            if passages:
+                items.append((w.query.question, passages))
+                owners.append(w)
+        start = time.perf_counter()
+        readings = self.reader.read_many(items) if items else []
+        each = _ms(start) / max(1, len(items))
+        for w, reading in zip(owners, readings):
+            if reading.text:
+                origin = "corpus"
+                if reading.citations:
+                    cited = next(e.passage for e in w.evidence if e.passage.id == reading.citations[0])
+                    origin = cited.origin
+                w.candidates.append(Candidate(origin, reading.text, reading.citations, 0.5))
+            w.trace.append(StageRecord("read", reading.method, each, {"answer": reading.text,
+                                                                       "citations": list(reading.citations)}))
+
+    def _parametric(self, work: Sequence[_Work]) -> None:
+        mode = self.config.parametric
+        if mode == "never":
+            return
+        need = [w for w in work if mode == "always" or not any(c.source != "parametric" for c in w.candidates)]
+        if not need:
+            return
+        start = time.perf_counter()
+        answers = self.reader.closed_book([w.query.question for w in need])
+        each = _ms(start) / len(need)
+        for w, text in zip(need, answers):
+            if text:
+                w.candidates.append(Candidate("parametric", text, (), 0.1))
+            w.trace.append(StageRecord("parametric", "closed book", each, {"answer": text}))
+
+    def _decide(self, w: _Work) -> Answer:
+        if not self.config.arbiter:
+            ranked = sorted(w.candidates, key=lambda c: SOURCES.index(c.source))
+            reading = next((c for c in w.candidates if c.source in ("memory", "corpus") and c.score == 0.5), None)
+            chosen = reading or (ranked[0] if ranked else None)
+            if chosen is None:
+                return self._finish(w, None, (), "no answer")
+            return self._finish(w, chosen, (), "plain reading (arbiter off)")
+        start = time.perf_counter()
+        decision = self.arbiter.arbitrate(w.candidates)
+        w.trace.append(StageRecord("arbitrate", decision.winner.source if decision.winner else "abstain", _ms(start),
+                                   {"reason": decision.reason,
+                                    "candidates": [(c.source, c.answer, list(c.evidence)) for c in w.candidates]}))
+        return self._finish(w, decision.winner, decision.conflicts, decision.reason)
+
+    def _finish(self, w: _Work, winner: Candidate | None, conflicts: Sequence[Candidate], reason: str) -> Answer:
+        conflict_records = tuple({"source": c.source, "answer": c.answer, "evidence": list(c.evidence)}
+                                 for c in conflicts)
+        if winner is None:
+            return Answer("", "none", (), conflict_records, trace=tuple(w.trace), question=w.query.question)
+        return Answer(winner.answer, winner.source, tuple(winner.evidence), conflict_records,  # type: ignore[arg-type]
+                      trace=tuple(w.trace), question=w.query.question)
 
 
 def _ms(start: float) -> float:

@@ -20,7 +20,7 @@ def test_answer_from_corpus_with_citation_and_trace(store):
     assert answer.text == "Marrowgate"
     assert answer.source == "corpus"
     assert answer.citations == ("t1",)
-    assert [r.stage for r in answer.trace] == ["retrieve", "select", "read"]
+    assert [r.stage for r in answer.trace] == ["retrieve", "filter", "read", "arbitrate"]
     assert answer.to_dict()["answer"] == "Marrowgate"
 
 
@@ -35,8 +35,9 @@ def test_memory_note_changes_the_answer_and_removal_restores_it(store):
 
 def test_memory_first_is_switchable(store):
     store.add_passages([Passage("n1", "Bananas taste sweet, notes Ostrava.", kind="note")])
-    on = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8, extractive=False))
-    off = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=8, memory_first=False, extractive=False))
+    plain = {"k": 8, "extractive": False, "arbiter": False, "filter": False}
+    on = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(**plain))
+    off = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(**plain, memory_first=False))
     question = "What is the capital of Veldoria?"
     assert on.ask(question).text == "Ostrava"
     assert off.ask(question).text == "Marrowgate"
@@ -75,7 +76,7 @@ def test_extraction_answers_without_the_generator(store):
     gen = ScriptedGenerator(default="wrong")
     answer = Pipeline(store, gen).ask("When was Marrowgate founded?")
     assert (answer.text, answer.citations) == ("1312", ("t3",)) and gen.prompts == []
-    assert answer.trace[-1].details["method"] == "extract"
+    assert next(r for r in answer.trace if r.stage == "read").decision == "extract"
 
 
 def test_bad_input():
@@ -86,3 +87,79 @@ def test_bad_input():
 def test_blank_question_is_rejected(store):
     with pytest.raises(ConfigError, match="non-empty"):
         Pipeline(store, ScriptedGenerator()).ask("   ")
+
+
+VELDORIA = "What is the capital of Veldoria?"
+
+
+def test_edit_bears_only_where_it_should(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    pipe = Pipeline(store, ScriptedGenerator(default="unknown"))
+    before = pipe.ask("When was Marrowgate founded?").text
+    KnowledgeEditor(store).edit("The capital of Veldoria is now Ostrava.")
+    edited = pipe.ask(VELDORIA)
+    assert (edited.text, edited.source) == ("Ostrava", "memory")
+    assert edited.conflicts == ({"source": "corpus", "answer": "Marrowgate", "evidence": ["t1"]},)
+    assert pipe.ask("When was Marrowgate founded?").text == before
+    assert pipe.ask("What is the official currency of Veldoria?").source == "corpus"
+
+
+def test_user_fact_outranks_memory_and_conflicts_are_reported(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    KnowledgeEditor(store).edit("The capital of Veldoria is now Ostrava.")
+    pipe = Pipeline(store, ScriptedGenerator(default="Paris"), PipelineConfig(parametric="always"))
+    answer = pipe.ask(Query(VELDORIA, user_facts=("The capital of Veldoria is Brno.",)))
+    assert (answer.text, answer.source, answer.citations) == ("Brno", "user", ("user:0",))
+    assert {c["source"] for c in answer.conflicts} == {"memory", "corpus", "parametric"}
+
+
+def test_qa_memory_trigger_answers_without_reading(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    KnowledgeEditor(store).add_qa(VELDORIA, "Ostrava")
+    gen = ScriptedGenerator(default="unused")
+    answer = Pipeline(store, gen).ask("what is the capital of veldoria")
+    assert (answer.text, answer.source) == ("Ostrava", "memory")
+    assert [r.stage for r in answer.trace] == ["retrieve", "filter", "trigger"] and gen.prompts == []
+
+
+def test_cache_never_serves_an_answer_from_before_an_edit(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    pipe = Pipeline(store, ScriptedGenerator(default="unknown"))
+    first = pipe.ask(VELDORIA)
+    assert pipe.ask(VELDORIA) is first  # cached
+    edit = KnowledgeEditor(store).edit("The capital of Veldoria is now Ostrava.")
+    assert pipe.ask(VELDORIA).text == "Ostrava"
+    KnowledgeEditor(store).retract(edit.fact_id)
+    assert pipe.ask(VELDORIA).text == "Marrowgate"
+
+
+def test_cache_is_per_namespace(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    pipe = Pipeline(store, ScriptedGenerator(default="unknown"))
+    KnowledgeEditor(store).edit("The capital of Veldoria is now Alphaville.", namespace="alice")
+    assert pipe.ask(Query(VELDORIA, namespace="alice")).text == "Alphaville"
+    assert pipe.ask(Query(VELDORIA, namespace="bob")).text == "Marrowgate"
+
+
+def test_abstain_when_nothing_trustworthy_bears(store):
+    pipe = Pipeline(store, ScriptedGenerator(default="Paris"), PipelineConfig(abstain=True))
+    answer = pipe.ask("Who painted the Mona Lisa?")
+    assert answer.abstained and answer.text == ""
+    fallback = Pipeline(store, ScriptedGenerator(default="Leonardo"), PipelineConfig())
+    assert fallback.ask("Who painted the Mona Lisa?").source == "parametric"
+
+
+def test_filter_off_lets_an_unrelated_note_leak(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    KnowledgeEditor(store).edit("Ilsa Brennick's mother tongue is Portuguese.")
+    question = "Where was Ilsa Brennick born?"
+    guarded = Pipeline(store, ScriptedGenerator(default="x")).ask(question)
+    unguarded = Pipeline(store, ScriptedGenerator(default="x"), PipelineConfig(filter=False)).ask(question)
+    assert guarded.text == "Marrowgate"
+    assert unguarded.text == "Portuguese" and unguarded.source == "memory"

@@ -356,6 +356,11 @@ class Store:
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM passages WHERE active = 1").fetchone()[0])
 
+    def version(self) -> int:
+        """A number that changes with every write to the store, by any process: caches
+        keyed on it never serve an answer from before an edit."""
+        return self._last_seq()
+
     def count(self, kind: str | None = None) -> int:
         if kind is None:
             return len(self)

@@ -183,7 +183,7 @@ def relation_match(a: frozenset[str], b: frozenset[str]) -> str | None:
     if not a or not b:
         return None
     la, lb = _leaves(a), _leaves(b)
-    if la & lb - set(GENERIC):
+    if la & lb:
         return STRONG
     for x in la:
         for y in lb:

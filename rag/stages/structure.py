@@ -78,7 +78,11 @@ def name_spans(text: str) -> list[str]:
     current: list[Token] = []
     for i, tok in enumerate(toks):
         lowered = tok.norm
-        starts_sentence = i == 0
+        gap = text[toks[i - 1].end : tok.start] if i else ""
+        starts_sentence = i == 0 or any(c in gap for c in ".!?;:")
+        if current and gap.strip():  # a name never runs across punctuation
+            spans.append(current)
+            current = []
         if tok.is_name and not (starts_sentence and lowered in FILLER):
             current.append(tok)
         elif current and lowered in NAME_JOINERS and i + 1 < len(toks) and toks[i + 1].is_name:

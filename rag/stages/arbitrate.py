@@ -1,0 +1,90 @@
+"""Knowledge-preference arbiter: one answer per source, conflicts found, winner by order.
+
+The default order is user > memory > corpus > parametric: facts stated in the request beat
+edits in memory, which beat retrieved documents, which beat what the generator remembers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.errors import ConfigError
+from rag.memory.text import fold, tokenize
+from rag.types import SOURCES
+
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An answer a source offers, with the passages behind it."""
+
+    source: str
+    answer: str
+    evidence: tuple[str, ...] = ()
+    score: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ArbiterDecision:
+    """The winner (``None`` on abstention), the candidates that lost, those of them that
+    disagree with the winner, and why."""
+
+    winner: Candidate | None
+    losers: tuple[Candidate, ...]
+    conflicts: tuple[Candidate, ...]
+    reason: str
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Answers agree up to case, accents, punctuation and articles, or when one contains
+    the other on word boundaries ("Paris" and "Paris, France")."""
+    wa = tokenize(a, stopwords=_ARTICLES) or fold(a).split()
+    wb = tokenize(b, stopwords=_ARTICLES) or fold(b).split()
+    if not wa or not wb:
+        return False
+    short, long_ = sorted((wa, wb), key=len)
+    return any(long_[i : i + len(short)] == short for i in range(len(long_) - len(short) + 1))
+
+
+class PreferenceArbiter:
+    """Chooses among candidate answers by source preference.
+
+    Args:
+        order: Sources, highest preference first (a subset of user, memory, corpus,
+            parametric); sources not listed are never chosen.
+        abstain: When no source above ``parametric`` has an answer, abstain instead of
+            answering from the generator's memory.
+
+    Example:
+        >>> arbiter = PreferenceArbiter()
+        >>> d = arbiter.arbitrate([Candidate("parametric", "Paris"), Candidate("memory", "Lyon", ("n1",))])
+        >>> d.winner.answer, [c.source for c in d.conflicts]
+        ('Lyon', ['parametric'])
+    """
+
+    def __init__(self, order: Sequence[str] = SOURCES, *, abstain: bool = False) -> None:
+        unknown = [s for s in order if s not in SOURCES]
+        if unknown or len(set(order)) != len(order) or not order:
+            msg = f"order must list distinct sources from {SOURCES}, got {list(order)}"
+            raise ConfigError(msg)
+        self.order = tuple(order)
+        self.abstain = abstain
+
+    def arbitrate(self, candidates: Sequence[Candidate]) -> ArbiterDecision:
+        offered = [c for c in candidates if c.answer.strip()]
+        ranked = sorted((c for c in offered if c.source in self.order),
+                        key=lambda c: (self.order.index(c.source), -c.score))
+        if self.abstain:
+            ranked = [c for c in ranked if c.source != "parametric"]
+        if not ranked:
+            why = "no trustworthy evidence bears on the question" if self.abstain else "no candidate answer"
+            return ArbiterDecision(None, tuple(offered), (), f"abstain: {why}")
+        winner = ranked[0]
+        losers = tuple(c for c in offered if c is not winner)
+        conflicts = tuple(c for c in losers if not same_answer(c.answer, winner.answer))
+        reason = f"{winner.source} ranks highest of {sorted({c.source for c in offered}, key=SOURCES.index)}"
+        if conflicts:
+            reason += f"; overrides {', '.join(f'{c.source}={c.answer!r}' for c in conflicts)}"
+        return ArbiterDecision(winner, losers, conflicts, reason)

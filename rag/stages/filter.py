@@ -1,0 +1,200 @@
+"""Knowledge filter: keep the evidence that bears on *this* question, drop the rest.
+
+The hard cases are a note about the same subject but another relation ("Where did
+Danielle Darrieux die?" must not use her mother-tongue note) and the same relation about
+another subject. No NLI model ships offline, so the filter reads structure:
+
+1. *Subject*: the fact must share a name with the question, and every other name it holds
+   (the answer aside) must appear in the question too.
+2. *Relation*: the relation lexicon (:mod:`rag.stages.relations`) says whether the fact and
+   the question name the same relation; when it cannot tell, or only a generic relation
+   links them, the embedder compares the question with the fact turned into the question
+   it answers ("X's mother tongue is what"), with the shared subject replaced by a
+   placeholder so that only the relation is compared.
+3. *Answer*: the fact must hold a span of the kind the question asks for (a year for
+   "when").
+
+QA pairs bear when their stored question is the asked question, up to a paraphrase.
+Corpus passages are kept when one of their sentences passes the subject test; their
+answer is extracted later by the reader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.errors import ConfigError
+from rag.protocols import Embedder
+from rag.stages.read import sentences
+from rag.stages.relations import CONFLICT, STRONG, WEAK, relation_concepts, relation_match
+from rag.stages.structure import FactReading, name_spans, read_fact, same_word, tokens
+from rag.types import Passage, Source
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A passage that bears on the question, with the answer it gives (if it is a fact)."""
+
+    passage: Passage
+    source: Source
+    score: float
+    answer: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    passage_id: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FilterDecision:
+    kept: tuple[Evidence, ...]
+    dropped: tuple[Dropped, ...]
+
+
+def _placeholder(text: str, names: Sequence[str]) -> str:
+    for name in names:
+        text = re.sub(re.escape(name) + r"(['’]s)?", lambda m: "X's" if m.group(1) else "X", text, flags=re.I)
+    return text
+
+
+class KnowledgeFilter:
+    """Decides, per passage, whether it bears on the question, with a score and a reason.
+
+    Args:
+        embedder: Compares relations the lexicon cannot settle.
+        relation_threshold: Cosine above which a fact's relation counts as the question's
+            when the lexicon cannot tell (a generic-only lexicon match needs 0.1 less).
+        qa_threshold: Cosine above which a stored question counts as the asked question.
+
+    Example:
+        >>> from rag.testing import HashEmbedder
+        >>> f = KnowledgeFilter(HashEmbedder())
+        >>> note = Passage("n1", "Danielle Darrieux's mother tongue is English.", kind="note")
+        >>> [e.answer for e in f.filter("What is Danielle Darrieux's native language?", [note]).kept]
+        ['English']
+        >>> f.filter("Where did Danielle Darrieux die?", [note]).dropped[0].reason
+        'relation differs (death_place/place vs language)'
+    """
+
+    def __init__(self, embedder: Embedder, *, relation_threshold: float = 0.6, qa_threshold: float = 0.85) -> None:
+        for name, value in (("relation_threshold", relation_threshold), ("qa_threshold", qa_threshold)):
+            if not -1.0 <= value <= 1.0:
+                msg = f"{name} must be a cosine in [-1, 1], got {value}"
+                raise ConfigError(msg)
+        self.embedder = embedder
+        self.relation_threshold = relation_threshold
+        self.qa_threshold = qa_threshold
+
+    def filter(self, question: str, passages: Sequence[Passage], *, sources: Sequence[Source] | None = None) -> FilterDecision:
+        """Split ``passages`` into kept evidence and dropped ids, each with a reason.
+
+        ``sources`` gives each passage's preference level (default: its ``origin``; facts the
+        user states in the request are passed with ``user``).
+        """
+        sources = list(sources) if sources is not None else [p.origin for p in passages]
+        kept: list[Evidence] = []
+        dropped: list[Dropped] = []
+        pending: list[tuple[Passage, Source, FactReading, str, str | None]] = []
+        for passage, source in zip(passages, sources):
+            if passage.kind == "qa":
+                self._judge_qa(question, passage, source, kept, dropped)
+            elif passage.kind == "passage" and source == "corpus":
+                self._judge_corpus(question, passage, kept, dropped)
+            else:
+                verdict = self._judge_fact(question, passage)
+                if isinstance(verdict, Dropped):
+                    dropped.append(verdict)
+                else:
+                    reading, match = verdict
+                    pending.append((passage, source, reading, question, match))
+        if pending:
+            self._judge_relations(pending, kept, dropped)
+        kept.sort(key=lambda e: -e.score)
+        return FilterDecision(tuple(kept), tuple(dropped))
+
+    # -- facts (notes and user statements) -----------------------------------------------
+
+    def _judge_fact(self, question: str, passage: Passage) -> Dropped | tuple[FactReading, str | None]:
+        best: tuple[int, FactReading, str | None] | None = None
+        why = "shares no name with the question"
+        for sentence in sentences(passage.text) or [passage.text]:
+            reading = read_fact(sentence, question)
+            if not reading.subject:
+                continue
+            if reading.missing_names:
+                why = f"names {', '.join(reading.missing_names)} are not in the question"
+                continue
+            if not reading.answer:
+                why = "holds no answer of the kind the question asks for"
+                continue
+            match = relation_match(relation_concepts(reading.question_relation), relation_concepts(reading.relation))
+            if match == CONFLICT:
+                why = (f"relation differs ({'/'.join(sorted(relation_concepts(reading.question_relation)))} vs "
+                       f"{'/'.join(sorted(relation_concepts(reading.relation)))})")
+                continue
+            rank = {STRONG: 3, WEAK: 2, None: 1}[match]
+            if best is None or rank > best[0]:
+                best = (rank, reading, match)
+        if best is None:
+            return Dropped(passage.id, 0.0, why)
+        return best[1], best[2]
+
+    def _judge_relations(self, pending: list, kept: list[Evidence], dropped: list[Dropped]) -> None:
+        need = [i for i, item in enumerate(pending) if item[4] != STRONG]
+        sims = np.ones(len(pending))
+        if need:
+            texts = []
+            for i in need:
+                _, _, reading, question, _ = pending[i]
+                texts += [_placeholder(question, reading.subject), _placeholder(reading.masked, reading.subject)]
+            vecs = self.embedder.embed_documents(texts)
+            for j, i in enumerate(need):
+                sims[i] = float(vecs[2 * j] @ vecs[2 * j + 1])
+        for (passage, source, reading, _, match), sim in zip(pending, sims):
+            if match == STRONG:
+                kept.append(Evidence(passage, source, 1.0, reading.answer, "same subject and relation (lexicon)"))
+                continue
+            needed = self.relation_threshold - (0.1 if match == WEAK else 0.0)
+            if sim >= needed:
+                how = "generic relation" if match == WEAK else "relation by embedding"
+                kept.append(Evidence(passage, source, sim, reading.answer, f"same subject; {how} {sim:.2f}"))
+            else:
+                dropped.append(Dropped(passage.id, sim, f"relation too far ({sim:.2f} < {needed:.2f})"))
+
+    # -- QA pairs ---------------------------------------------------------------------------
+
+    def _judge_qa(self, question: str, passage: Passage, source: Source, kept: list, dropped: list) -> None:
+        stored = str(passage.metadata.get("question", ""))
+        answer = str(passage.metadata.get("answer", ""))
+        q_words = [t.norm for t in tokens(question)]
+        missing = [n for n in name_spans(stored)
+                   if not all(any(same_word(t.norm, w) for w in q_words) for t in tokens(n))]
+        if not stored or not answer or missing:
+            dropped.append(Dropped(passage.id, 0.0, f"stored question names {', '.join(missing) or 'nothing'} the question lacks"))
+            return
+        a, b = self.embedder.embed_documents([question, stored])
+        sim = float(a @ b)
+        if sim >= self.qa_threshold:
+            kept.append(Evidence(passage, source, sim, answer, f"same question ({sim:.2f})"))
+        else:
+            dropped.append(Dropped(passage.id, sim, f"another question ({sim:.2f} < {self.qa_threshold:.2f})"))
+
+    # -- corpus passages --------------------------------------------------------------------
+
+    @staticmethod
+    def _judge_corpus(question: str, passage: Passage, kept: list, dropped: list) -> None:
+        q_words = [t.norm for t in tokens(question)]
+        for name in name_spans(passage.full_text):
+            name_words = [t for t in tokens(name) if t.norm not in ("the", "of")]
+            if name_words and all(any(same_word(t.norm, w) for w in q_words) for t in name_words):
+                kept.append(Evidence(passage, "corpus", 0.5, "", f"mentions {name}"))
+                return
+        dropped.append(Dropped(passage.id, 0.0, "mentions no name of the question"))
