@@ -58,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_edit_parser(sub)
 
+    ev = sub.add_parser("eval", help="evaluations that write a run folder")
+    evs = ev.add_subparsers(dest="evaluation", required=True, metavar="EVALUATION")
+    p = evs.add_parser("editing", help="edit success, generalisation, locality on an EREN-format file")
+    p.add_argument("--data", required=True, type=Path, help="EREN-format JSON (edit_statement, edit_scope, unrelated)")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--limit", type=int, default=None, help="first N edits only")
+    p.add_argument("--configs", default="full,filter_off,arbiter_off,plain_rag", help="comma-separated configurations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
+    _add_model_args(p)
+
     p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
     p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
     p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
@@ -206,6 +218,26 @@ def cmd_edit(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, out: Any) -> int:
+    from rag.evaluation.editing import CONFIGS, run_editing_eval
+    from rag.models import DEFAULT_EMBEDDER, load_embedder
+
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        msg = f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}"
+        raise ConfigError(msg)
+    results = run_editing_eval(args.data, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
+                               generator=_generator(args), limit=args.limit, configs=configs, seed=args.seed,
+                               overwrite=args.overwrite, show_progress=not args.quiet)
+    cols = ["edit_success", "generalization", "locality", "edit_leak", "questions_per_s", "latency_ms_p50"]
+    out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
+    for name, m in results.items():
+        out.write(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |\n")
+    out.write(f"run folder: {args.out}\n")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     from rag.demo import run_demo
 
@@ -214,7 +246,7 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "demo": cmd_demo}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "eval": cmd_eval, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
