@@ -4,7 +4,11 @@ The flow of one question::
 
     cache     a recent answer for the same question, namespace and user facts, unless any
               write to the store has happened since
-    retrieve  hybrid search over memory and corpus in the asker's namespace
+    rewrite   search queries (the question, its keywords, a declarative form); a nested
+              question becomes single hops, answered one after another, each hop's answer
+              filling the next (so an edit reaches the questions that depend on it)
+    retrieve  hybrid search over memory and corpus in the asker's namespace, per query,
+              fused by reciprocal rank
     filter    keep what bears on this question (notes, QA pairs, user facts, passages)
     trigger   a confident QA-memory hit is the memory answer as it stands
     read      answers per source: user and memory facts give their answer span; corpus
@@ -29,9 +33,11 @@ from rag.memory.store import Store
 from rag.protocols import Generator
 from rag.stages.arbitrate import Candidate, PreferenceArbiter
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
+from rag.memory.fusion import reciprocal_rank_fusion
 from rag.stages.read import Reader
+from rag.stages.rewrite import GeneratorRewriter, Rewrite, RuleRewriter, resolve_hop
 from rag.stages.structure import read_fact
-from rag.types import SOURCES, Answer, Passage, Query, StageRecord
+from rag.types import SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ class PipelineConfig:
 
     Attributes:
         k: Passages retrieved per question.
+        rewrite: Search with several rewritings of the question, fused.
+        decompose: Answer nested (multi-hop) questions one hop at a time.
         max_passages: Corpus passages read per question.
         extractive: Read answers out of the evidence before asking the generator.
         filter: Drop evidence that does not bear on the question (off: every retrieved
@@ -62,6 +70,8 @@ class PipelineConfig:
 
     k: int = 5
     max_passages: int = 3
+    rewrite: bool = True
+    decompose: bool = True
     extractive: bool = True
     filter: bool = True
     arbiter: bool = True
@@ -90,6 +100,7 @@ class _Work:
     trace: list[StageRecord] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
+    rewrite: Rewrite | None = None
     done: Answer | None = None
 
 
@@ -118,9 +129,16 @@ class Pipeline:
     """
 
     def __init__(
-        self, store: Store, generator: Generator, config: PipelineConfig | None = None, *, cache_size: int = 1024
+        self,
+        store: Store,
+        generator: Generator,
+        config: PipelineConfig | None = None,
+        *,
+        rewriter: RuleRewriter | GeneratorRewriter | None = None,
+        cache_size: int = 1024,
     ) -> None:
         self.store = store
+        self.rewriter = rewriter or RuleRewriter()
         self.generator = generator
         self.config = config or PipelineConfig()
         self.reader = Reader(generator, max_passages=self.config.max_passages, extractive=self.config.extractive)
@@ -135,6 +153,9 @@ class Pipeline:
 
     def answer_many(self, questions: Iterable[str | Query]) -> list[Answer]:
         """Answer many questions; generator calls are batched across them."""
+        return self._answer(questions, decompose=self.config.decompose)
+
+    def _answer(self, questions: Iterable[str | Query], *, decompose: bool) -> list[Answer]:
         work = [_Work(q if isinstance(q, Query) else Query(q)) for q in questions]
         for w in work:
             if not w.query.question.strip():
@@ -144,6 +165,15 @@ class Pipeline:
         for w in work:
             self._from_cache(w, version)
         todo = [w for w in work if w.done is None]
+        for w in todo:
+            start = time.perf_counter()
+            w.rewrite = self.rewriter.rewrite(w.query.question) if self.config.rewrite else Rewrite.off(w.query.question)
+            w.trace.append(StageRecord("rewrite", w.rewrite.method, _ms(start),
+                                       {"queries": list(w.rewrite.queries), "hops": [h.question for h in w.rewrite.hops]}))
+            if decompose and w.rewrite.hops:
+                w.done = self._answer_hops(w)
+                self._remember(w, version)
+        todo = [w for w in todo if w.done is None]
         for w in todo:
             self._gather(w)
         self._read_corpus([w for w in todo if w.done is None])
@@ -175,10 +205,37 @@ class Pipeline:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def _answer_hops(self, w: _Work) -> Answer:
+        q, previous, citations = w.query, "", []
+        answer: Answer | None = None
+        for i, hop in enumerate(w.rewrite.hops):
+            question = resolve_hop(hop, previous) if hop.needs_answer else hop.question
+            answer = self._answer([Query(question, q.user_facts, q.namespace)], decompose=False)[0]
+            w.trace.append(StageRecord(f"hop {i + 1}", answer.source, 0.0,
+                                       {"question": question, "answer": answer.text, "citations": list(answer.citations)}))
+            if answer.abstained:
+                return Answer("", "none", tuple(citations), trace=tuple(w.trace), question=q.question)
+            previous = answer.text
+            citations.extend(c for c in answer.citations if c not in citations)
+        if answer is None:  # a rewrite with no hops never comes here; stay safe if one does
+            return Answer("", "none", (), trace=tuple(w.trace), question=q.question)
+        return Answer(answer.text, answer.source, tuple(citations), answer.conflicts, trace=tuple(w.trace),
+                      question=q.question)
+
+    def _retrieve(self, q: Query, queries: Sequence[str]) -> list[ScoredPassage]:
+        k = self.config.k
+        rankings = [self.store.search(text, k, namespace=q.namespace) for text in queries]
+        if len(rankings) == 1:
+            return rankings[0]
+        by_id = {h.id: h for ranking in rankings for h in ranking}
+        fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])
+        return [ScoredPassage(by_id[i].passage, score, rank, "rewrite+hybrid")
+                for rank, (i, score) in enumerate(fused[:k], start=1)]
+
     def _gather(self, w: _Work) -> None:
         q = w.query
         start = time.perf_counter()
-        hits = self.store.search(q.question, self.config.k, namespace=q.namespace)
+        hits = self._retrieve(q, w.rewrite.queries if w.rewrite else (q.question,))
         w.trace.append(StageRecord("retrieve", f"{len(hits)} passages", _ms(start), {"ids": [h.id for h in hits]}))
         user = [Passage(f"user:{i}", fact, kind="note", namespace=q.namespace)
                 for i, fact in enumerate(q.user_facts) if fact.strip()]

@@ -20,7 +20,7 @@ def test_answer_from_corpus_with_citation_and_trace(store):
     assert answer.text == "Marrowgate"
     assert answer.source == "corpus"
     assert answer.citations == ("t1",)
-    assert [r.stage for r in answer.trace] == ["retrieve", "filter", "read", "arbitrate"]
+    assert [r.stage for r in answer.trace] == ["rewrite", "retrieve", "filter", "read", "arbitrate"]
     assert answer.to_dict()["answer"] == "Marrowgate"
 
 
@@ -122,7 +122,7 @@ def test_qa_memory_trigger_answers_without_reading(store):
     gen = ScriptedGenerator(default="unused")
     answer = Pipeline(store, gen).ask("what is the capital of veldoria")
     assert (answer.text, answer.source) == ("Ostrava", "memory")
-    assert [r.stage for r in answer.trace] == ["retrieve", "filter", "trigger"] and gen.prompts == []
+    assert [r.stage for r in answer.trace] == ["rewrite", "retrieve", "filter", "trigger"] and gen.prompts == []
 
 
 def test_cache_never_serves_an_answer_from_before_an_edit(store):
@@ -163,3 +163,18 @@ def test_filter_off_lets_an_unrelated_note_leak(store):
     unguarded = Pipeline(store, ScriptedGenerator(default="x"), PipelineConfig(filter=False)).ask(question)
     assert guarded.text == "Marrowgate"
     assert unguarded.text == "Portuguese" and unguarded.source == "memory"
+
+
+def test_multi_hop_question_follows_an_edit(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    pipe = Pipeline(store, ScriptedGenerator(default="unknown"))
+    question = "What is the capital of the country where Ilsa Brennick lives?"
+    KnowledgeEditor(store).edit("Ilsa Brennick lives in Veldoria.")
+    answer = pipe.ask(question)
+    assert answer.text == "Marrowgate"
+    hops = [r for r in answer.trace if r.stage.startswith("hop")]
+    assert [h.details["answer"] for h in hops] == ["Veldoria", "Marrowgate"]
+    assert any(c.startswith("note-") for c in answer.citations) and "t1" in answer.citations
+    no_hops = Pipeline(store, ScriptedGenerator(default="unknown"), PipelineConfig(decompose=False))
+    assert not any(r.stage.startswith("hop") for r in no_hops.ask(question).trace)

@@ -32,6 +32,8 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "located_in": ("located", "situated", "province", "governorate", "region", "county", "district",
                    "state of", "lie in", "lies in", "can be found", "be found", "found in",
                    "held", "held in", "take place", "takes place", "based in"),
+    "residence": ("live", "lives", "lived", "living in", "reside", "resides", "resided", "residence",
+                  "home", "settled in", "moved to"),
     "headquarters": ("headquarters", "headquarter", "headquartered", "head office", "main office"),
     "citizenship": ("citizen", "citizenship", "nationality", "passport", "national of"),
     "country": ("country", "nation", "sovereign state"),
@@ -104,7 +106,7 @@ RELATIONS: dict[str, tuple[str, ...]] = {
 
 #: generic concept -> the narrower concepts it agrees with (a concept may sit under several).
 GENERIC: dict[str, frozenset[str]] = {
-    "place": frozenset({"birth_place", "death_place", "origin_place", "from_place", "located_in",
+    "place": frozenset({"birth_place", "death_place", "origin_place", "from_place", "located_in", "residence",
                         "headquarters", "citizenship", "country", "continent", "capital", "twin_city",
                         "home_port", "education", "employer", "work_place"}),
     "from_place": frozenset({"birth_place", "origin_place", "citizenship", "country", "headquarters",
