@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
     p.add_argument("--namespace", default="shared", help="the asker's namespace")
+    p.add_argument("--user-fact", action="append", default=[], metavar="FACT",
+                   help="a fact stated with the question; outranks memory and corpus (repeatable)")
+    p.add_argument("--abstain", action="store_true", help="abstain rather than answer from parametric memory alone")
     p.add_argument("-k", type=int, default=5, help="passages retrieved")
     p.add_argument("--json", action="store_true", help="print the answer as a JSON object")
     _add_model_args(p)
@@ -175,14 +178,19 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
 
     store = _open_store(args.store)
     with store:
-        pipeline = Pipeline(store, _generator(args), PipelineConfig(k=args.k))
-        answer = pipeline.ask(Query(args.question, namespace=args.namespace))
+        pipeline = Pipeline(store, _generator(args), PipelineConfig(k=args.k, abstain=args.abstain))
+        answer = pipeline.ask(Query(args.question, user_facts=tuple(args.user_fact), namespace=args.namespace))
         if args.json:
             out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
             return 0
         out.write(f"{answer.text or '(no answer)'}\n  source: {answer.source}\n")
+        for i, fact in enumerate(args.user_fact):
+            if f"user:{i}" in answer.citations:
+                out.write(f"  [user:{i}] {fact}\n")
         for passage in store.get(list(answer.citations)):
             out.write(f"  [{passage.id}] {passage.full_text[:160]}\n")
+        for c in answer.conflicts:
+            out.write(f"  overrides {c['source']}: {c['answer']}\n")
     return 0
 
 

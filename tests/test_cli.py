@@ -118,3 +118,33 @@ def test_edit_errors_are_one_line(tmp_path, corpus, capsys):
     assert code == 2 and "--to-edit" in err
     code, _, err = run(capsys, "edit", "add", "x", "--store", str(tmp_path / "missing"))
     assert code == 2 and "no store" in err
+
+
+def test_ask_with_user_fact(tmp_path, corpus, capsys, fake_generator):
+    store = str(tmp_path / "store")
+    run(capsys, "index", "--corpus", str(corpus), "--store", store, "--embedder", "hash-64")
+    code, out, _ = run(capsys, "ask", "What is the capital of Veldoria?", "--store", store,
+                       "--user-fact", "The capital of Veldoria is Brno.", "--json")
+    answer = json.loads(out)
+    assert code == 0 and (answer["answer"], answer["source"], answer["citations"]) == ("Brno", "user", ["user:0"])
+    assert answer["conflicts"][0]["source"] == "corpus"
+
+
+def test_eval_editing_writes_a_run_folder(tmp_path, capsys, fake_generator):
+    data = tmp_path / "eren.json"
+    data.write_text(json.dumps([{
+        "edit_statement": "Ilsa Brennick's mother tongue is Portuguese.",
+        "edit_scope": [["What is Ilsa Brennick's mother tongue?", "Portuguese"],
+                       ["What language does Ilsa Brennick speak natively?", "Portuguese"]],
+        "unrelated": {"same_subj": ["Where was Ilsa Brennick born?"], "neighbor_subj": ["What is Tomas Hale's mother tongue?"]},
+    }]))
+    out_dir = tmp_path / "run"
+    code, out, _ = run(capsys, "eval", "editing", "--data", str(data), "--out", str(out_dir), "--embedder", "hash-64",
+                       "--configs", "full,filter_off")
+    assert code == 0 and "| full | 1.000 | 1.000 | 1.000 | 0.000 |" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    by_config = {r["config"]: r for r in metrics["runs"]}
+    assert by_config["filter_off"]["edit_leak"] == 1.0  # the note leaks into "Where was ... born?"
+    assert len((out_dir / "predictions.jsonl").read_text().splitlines()) == 2 * 4
+    code, _, err = run(capsys, "eval", "editing", "--data", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))
+    assert code == 2 and "missing.json" in err
