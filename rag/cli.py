@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
     _add_model_args(p)
 
+    p = evs.add_parser("preference", help="how often the configured source preference is obeyed, per level")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="BEIR folder with answers.jsonl to build conflict cases from (default corpora/demo)")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--limit", type=int, default=None, help="at most N questions")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
+    _add_model_args(p)
+
     p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
     p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
     p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
@@ -227,17 +237,31 @@ def cmd_edit(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: Any) -> int:
-    from rag.evaluation.editing import CONFIGS, run_editing_eval
     from rag.models import DEFAULT_EMBEDDER, load_embedder
+
+    embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    if args.evaluation == "preference":
+        from rag.demo import DEMO_CORPUS
+        from rag.evaluation.preference import run_preference_eval
+
+        metrics = run_preference_eval(args.corpus or DEMO_CORPUS, args.out, embedder=embedder,
+                                      generator=_generator(args), limit=args.limit, seed=args.seed,
+                                      overwrite=args.overwrite, show_progress=not args.quiet)
+        out.write("| metric | value |\n|---|---|\n")
+        for key, value in metrics.items():
+            if key.startswith("obeyed") or key in ("abstained", "cases"):
+                out.write(f"| {key} | {value:.3f} |\n" if isinstance(value, float) else f"| {key} | {value} |\n")
+        out.write(f"run folder: {args.out}\n")
+        return 0
+    from rag.evaluation.editing import CONFIGS, run_editing_eval
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         msg = f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}"
         raise ConfigError(msg)
-    results = run_editing_eval(args.data, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
-                               generator=_generator(args), limit=args.limit, configs=configs, seed=args.seed,
-                               overwrite=args.overwrite, show_progress=not args.quiet)
+    results = run_editing_eval(args.data, args.out, embedder=embedder, generator=_generator(args), limit=args.limit,
+                               configs=configs, seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
     cols = ["edit_success", "generalization", "locality", "edit_leak", "questions_per_s", "latency_ms_p50"]
     out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
     for name, m in results.items():

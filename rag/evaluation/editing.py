@@ -19,11 +19,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
 from rag.errors import InputFormatError
+from rag.evaluation.memo import MemoGenerator
 from rag.evaluation.runs import RunWriter, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
@@ -80,22 +80,6 @@ def load_eren(path: str | Path, limit: int | None = None) -> list[EditCase]:
     return cases
 
 
-class _Memo:
-    """Remembers completions: greedy decoding is deterministic, and the closed-book answer
-    to an unrelated question is the same under every configuration and store."""
-
-    def __init__(self, inner: Generator) -> None:
-        self.inner, self.name, self.memo = inner, inner.name, {}
-
-    def generate(self, prompts: Sequence[str], **kwargs: Any) -> list[str]:
-        key_of = [(p, tuple(sorted(kwargs.items(), key=str))) for p in prompts]
-        todo = list(dict.fromkeys(k for k in key_of if k not in self.memo))
-        if todo:
-            for k, out in zip(todo, self.inner.generate([k[0] for k in todo], **kwargs)):
-                self.memo[k] = out
-        return [self.memo[k] for k in key_of]
-
-
 def run_editing_eval(
     data: str | Path,
     out_dir: str | Path,
@@ -112,7 +96,7 @@ def run_editing_eval(
     """Run the evaluation and write its run folder; returns metrics per configuration."""
     set_seed(seed)
     cases = load_eren(data, limit)
-    memo = _Memo(generator)
+    memo = MemoGenerator(generator)
     writer = RunWriter(out_dir, {"data": str(data), "limit": limit, "configs": list(configs), "n_edits": len(cases)},
                        seed, {"embedder": embedder.name, "generator": generator.name}, overwrite=overwrite)
     results: dict[str, dict[str, float]] = {}

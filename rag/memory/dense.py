@@ -54,6 +54,8 @@ DEFAULT_NLIST_FACTOR = 4.0
 # Calibration queries are stored vectors; on real all-MiniLM-L6-v2 embeddings a calibrated
 # 0.979 gave 0.975 on held-out passages and 0.971 on short queries: 0.97 keeps 0.95 safe.
 DEFAULT_TARGET_RECALL = 0.97
+#: Norm of the noise added to calibration queries: cosine to their source vector ~0.8.
+_CALIBRATION_NOISE = 0.75
 # faiss warns (on stderr) below 39 training points per centroid.
 _POINTS_PER_CENTROID = 40
 _TRAIN_ITERATIONS = 10
@@ -404,11 +406,21 @@ class DenseIndex:
         return faiss.vector_to_array(kmeans.centroids).reshape(nlist, self.dim)
 
     def _calibrate(self) -> int:
-        """Smallest nprobe whose recall@10 on stored vectors (as queries) hits the target."""
+        """Smallest nprobe whose recall@10 on query-like vectors hits the target.
+
+        Stored vectors sit inside their clusters, so as queries they overstate recall (a
+        target of 0.97 on them gave 0.947 on real short queries at 100k passages). Each
+        calibration query is a stored vector pushed off it by random noise, to cosine ~0.8,
+        which is where real queries fall from the passages they find.
+        """
         total = int(self._index.ntotal)
         rng = np.random.default_rng(self.seed + 1)
         rows = np.sort(rng.choice(total, size=min(total, _CALIBRATION_QUERIES), replace=False))
         keys, queries = _gather(self._index, rows)
+        noise = rng.standard_normal(queries.shape).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        queries = queries + _CALIBRATION_NOISE * noise
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         k = min(_CALIBRATION_K, total - 1)
         _, truth = exact_search(self._index, queries, k + 1)
         truth = _without(truth, keys, k)

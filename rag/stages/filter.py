@@ -30,8 +30,8 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.protocols import Embedder
 from rag.stages.read import sentences
-from rag.stages.relations import CONFLICT, STRONG, WEAK, relation_concepts, relation_match
-from rag.stages.structure import FactReading, name_spans, read_fact, same_word, tokens
+from rag.stages.relations import CONFLICT, STRONG, WEAK, relation_concepts, relation_match, timed_concepts
+from rag.stages.structure import FactReading, expected_type, name_spans, read_fact, same_word, tokens
 from rag.types import Passage, Source
 
 
@@ -57,6 +57,17 @@ class Dropped:
 class FilterDecision:
     kept: tuple[Evidence, ...]
     dropped: tuple[Dropped, ...]
+
+
+def _concepts(question: str, reading: FactReading) -> tuple[frozenset[str], frozenset[str]]:
+    """Relation concepts of the question and the fact, with place relations turned into
+    time relations where the question asks for a date or the fact's answer is one."""
+    q, f = relation_concepts(reading.question_relation), relation_concepts(reading.relation)
+    if expected_type(question) == "time":
+        q = timed_concepts(q)
+    if any(c.isdigit() for c in reading.answer):
+        f = timed_concepts(f)
+    return q, f
 
 
 def _placeholder(text: str, names: Sequence[str]) -> str:
@@ -135,7 +146,7 @@ class KnowledgeFilter:
             if not reading.answer:
                 why = "holds no answer of the kind the question asks for"
                 continue
-            match = relation_match(relation_concepts(reading.question_relation), relation_concepts(reading.relation))
+            match = relation_match(*_concepts(question, reading))
             if match == CONFLICT:
                 why = (f"relation differs ({'/'.join(sorted(relation_concepts(reading.question_relation)))} vs "
                        f"{'/'.join(sorted(relation_concepts(reading.relation)))})")

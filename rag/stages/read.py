@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Generator
-from rag.stages.relations import relation_concepts, relations_agree
-from rag.stages.structure import read_fact
+from rag.stages.relations import relation_concepts, relations_agree, timed_concepts
+from rag.stages.structure import expected_type, read_fact
 from rag.types import Passage
 
 _LEADS = re.compile(
@@ -82,7 +82,12 @@ def extract(question: str, passages: Sequence[Passage]) -> Extraction | None:
                 continue
             if q_concepts is None:
                 q_concepts = relation_concepts(reading.question_relation)
-            agree = relations_agree(q_concepts, relation_concepts(reading.relation))
+                if expected_type(question) == "time":
+                    q_concepts = timed_concepts(q_concepts)
+            f_concepts = relation_concepts(reading.relation)
+            if any(c.isdigit() for c in reading.answer):
+                f_concepts = timed_concepts(f_concepts)
+            agree = relations_agree(q_concepts, f_concepts)
             if agree is False:
                 continue
             score = 2.0 * (agree is True) + len(reading.subject) - 0.5 * len(reading.missing_names) - 0.1 * rank

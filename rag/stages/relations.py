@@ -43,6 +43,7 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "home_port": ("home port", "port of registry", "registered", "berth", "homeport"),
     # times and quantities
     "birth_date": ("year born", "born year", "date of birth", "birthday", "birth year"),
+    "death_date": ("year died", "died year", "date of death", "death year"),
     "inception": ("year founded", "founding year", "inception", "year established"),
     "population": ("population", "inhabitant", "inhabitants", "residents", "how many people"),
     "height": ("height", "tall", "elevation", "how high"),
@@ -147,6 +148,15 @@ _CUES: list[tuple[tuple[str, ...], str]] = sorted(
 )
 
 
+#: A place relation whose answer is a year is the matching time relation ("born in 1986").
+TIME_OF = {"birth_place": "birth_date", "death_place": "death_date", "origin_place": "inception"}
+
+
+def timed_concepts(concepts: frozenset[str]) -> frozenset[str]:
+    """The concepts of a fact whose answer is a date, or of a question asking for one."""
+    return frozenset(TIME_OF.get(c, c) for c in concepts)
+
+
 def relation_concepts(text: str) -> frozenset[str]:
     """The relation concepts ``text`` names (longest cues first; each word counts once)."""
     words = [stem(t.text) for t in tokens(text)]
@@ -187,6 +197,8 @@ def relation_match(a: frozenset[str], b: frozenset[str]) -> str | None:
     la, lb = _leaves(a), _leaves(b)
     if la & lb:
         return STRONG
+    if la == {"is_a"} or lb == {"is_a"}:
+        return None  # "X is a town in Y" names no relation the lexicon can hold against another
     for x in la:
         for y in lb:
             if x == y or x in _ANCESTORS.get(y, ()) or y in _ANCESTORS.get(x, ()):

@@ -121,7 +121,7 @@ class FactReading:
     question_relation: str
 
 
-_TIME_Q = re.compile(r"\b(when|what year|which year|what date|which date|what century|how old)\b", re.I)
+_TIME_Q = re.compile(r"\b(when|year|date|century|how old)\b", re.I)
 _NUMBER_Q = re.compile(r"\b(how many|how much|how tall|how high|how long|how big|how large|population)\b", re.I)
 _NAME_Q = re.compile(r"^\s*(who|whom|whose|where)\b|\b(which|what) (city|town|country|person|company|river)\b", re.I)
 
@@ -174,7 +174,10 @@ def read_fact(fact: str, question: str) -> FactReading:
     answer = fact[answer_toks[0].start : answer_toks[-1].end] if answer_toks else ""
     names = [n for n in name_spans(fact) if not answer or fold(n) not in fold(answer) and fold(answer) not in fold(n)]
     subject = tuple(n for n in names if all(_in_question(t, q_words) for t in tokens(n) if t.norm not in NAME_JOINERS))
-    missing = tuple(n for n in names if n not in subject)
+    # A lone capitalised word opening the sentence ("Historians record that ...") may be no
+    # name at all, so it does not count against the fact.
+    opener = toks[0].text if toks else ""
+    missing = tuple(n for n in names if n not in subject and n != opener)
     if answer_toks:
         masked = fact[: answer_toks[0].start] + "what" + fact[answer_toks[-1].end :]
     else:
