@@ -12,6 +12,7 @@ from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
 from rag.models import DEFAULT_EMBEDDER, load_embedder
 from rag.pipeline import Pipeline
+from rag.stages.arbitrate import same_answer
 from rag.protocols import Embedder, Generator
 from rag.types import Answer
 
@@ -31,7 +32,7 @@ def _show(out: TextIO, store: Store, question: str, answer: Answer, gold: str | 
     out.write(f"Q: {question}\n")
     mark = ""
     if gold is not None:
-        mark = "  [matches expected]" if gold.lower() in answer.text.lower() else f"  [expected: {gold}]"
+        mark = "  [matches expected]" if same_answer(answer.text, gold) else f"  [expected: {gold}]"
     out.write(f"A: {answer.text or '(no answer)'}  (source: {answer.source}){mark}\n")
     for passage in store.get(list(answer.citations)):
         out.write(f"   cites [{passage.id}] {passage.full_text[:110]}\n")

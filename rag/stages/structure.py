@@ -229,9 +229,12 @@ def _answer_score(cand: list[Token], candidates: list[list[Token]], toks: list[T
     """Names and numbers make answers; so does the object slot (after the verb, at the end);
     a span of the kind the question asks for (a year for "when") beats all of those."""
     score = 0.0
-    fits = fits_type(" ".join(t.text for t in cand), kind)
+    span = " ".join(t.text for t in cand)
+    fits = fits_type(span, kind)
     if fits is not None:
         score += 4.0 if fits else -4.0
+    elif span.replace(",", "").isdigit():
+        score -= 3.0  # a question that asks for no number is not answered by a bare one
     first = cand[0]
     sentence_initial = toks and first.start == toks[0].start
     if any(t.is_name for t in cand) and not (sentence_initial and len(cand) == 1 and first.norm in FILLER):
