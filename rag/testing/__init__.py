@@ -63,7 +63,7 @@ class HashEmbedder:
 
 
 class ScriptedGenerator:
-    """Answers prompts by rules, and records every prompt it saw.
+    """Answers prompts by rules, and records every prompt it saw and how many calls.
 
     Args:
         rules: Either a mapping from a regular expression to the reply for prompts it
@@ -85,6 +85,7 @@ class ScriptedGenerator:
         self._rules = rules if callable(rules) else [(re.compile(p, re.I), r) for p, r in (rules or {}).items()]
         self.default = default
         self.prompts: list[str] = []
+        self.calls = 0
 
     @property
     def name(self) -> str:
@@ -101,6 +102,7 @@ class ScriptedGenerator:
     def generate(
         self, prompts: Sequence[str], *, max_new_tokens: int = 32, stop: Sequence[str] = ("\n",)
     ) -> list[str]:
+        self.calls += 1
         self.prompts.extend(prompts)
         return [cut_at_stop(self._reply(p), stop) for p in prompts]
 

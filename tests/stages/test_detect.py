@@ -198,18 +198,8 @@ def test_qa_pairs_echo_their_question_by_design_and_give_their_stored_answer(det
 # -- generator fallback -------------------------------------------------------------------
 
 
-class CountingGenerator(ScriptedGenerator):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.calls = 0
-
-    def generate(self, prompts, *, max_new_tokens=32, stop=("\n",)):
-        self.calls += 1
-        return super().generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
-
-
 def test_generator_reads_what_extraction_cannot_in_one_batched_call():
-    gen = CountingGenerator({r"Context:[^\n]*Varnholm": "Varnholm.", r"Context:[^\n]*Duskmere": "Duskmere"},
+    gen = ScriptedGenerator({r"Context:[^\n]*Varnholm": "Varnholm.", r"Context:[^\n]*Duskmere": "Duskmere"},
                             default="unknown")
     ps = [
         Passage("a", "Most of Ostrelia's government offices are in the capital Varnholm."),

@@ -197,18 +197,8 @@ def test_resolve_hop_fills_the_placeholder():
 QUESTION = "Who is mayor of Ada Quell's home town?"
 
 
-class CountingGenerator(ScriptedGenerator):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.calls = 0
-
-    def generate(self, prompts, *, max_new_tokens=32, stop=("\n",)):
-        self.calls += 1
-        return super().generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
-
-
-def scripted(hops: str, para: str) -> CountingGenerator:
-    return CountingGenerator(lambda p: hops if p.endswith("Steps:\n") else para)
+def scripted(hops: str, para: str) -> ScriptedGenerator:
+    return ScriptedGenerator(lambda p: hops if p.endswith("Steps:\n") else para)
 
 
 def test_generator_output_is_used_when_usable():
