@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, help="EREN-format JSON (edit_statement, edit_scope, unrelated)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--limit", type=int, default=None, help="first N edits only")
-    p.add_argument("--configs", default="full,filter_off,arbiter_off,plain_rag", help="comma-separated configurations")
+    p.add_argument("--configs", default="full,filter_off,rewriter_off,arbiter_off,plain_rag",
+                   help="comma-separated configurations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 CONFIGS: dict[str, PipelineConfig] = {
     "full": PipelineConfig(),
     "filter_off": PipelineConfig(filter=False),
+    "rewriter_off": PipelineConfig(rewrite=False, decompose=False),
     "arbiter_off": PipelineConfig(arbiter=False),
     "plain_rag": PipelineConfig(filter=False, arbiter=False, extractive=False, trigger=False),
 }
