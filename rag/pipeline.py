@@ -37,7 +37,7 @@ from rag.memory.fusion import reciprocal_rank_fusion
 from rag.stages.read import Reader
 from rag.stages.rewrite import GeneratorRewriter, Rewrite, RuleRewriter, resolve_hop
 from rag.stages.structure import read_fact
-from rag.types import SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
+from rag.types import SHARED_NAMESPACE, SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,8 @@ class Pipeline:
         for source in ("user", "memory"):
             facts = [e for e in w.evidence if e.source == source and e.answer]
             if facts:
-                best = max(facts, key=lambda e: e.score)
+                # Equally good facts: the asker's own namespace is more specific than shared.
+                best = max(facts, key=lambda e: (e.score, e.passage.namespace != SHARED_NAMESPACE))
                 w.candidates.append(Candidate(source, best.answer, (best.passage.id,), best.score))
         qa = [e for e in w.evidence if e.passage.kind == "qa" and e.score >= self.config.trigger_threshold]
         if self.config.trigger and qa and not any(c.source == "user" for c in w.candidates):

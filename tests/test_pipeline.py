@@ -178,3 +178,14 @@ def test_multi_hop_question_follows_an_edit(store):
     assert any(c.startswith("note-") for c in answer.citations) and "t1" in answer.citations
     no_hops = Pipeline(store, ScriptedGenerator(default="unknown"), PipelineConfig(decompose=False))
     assert not any(r.stage.startswith("hop") for r in no_hops.ask(question).trace)
+
+
+def test_private_fact_beats_an_equally_good_shared_one(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    editor = KnowledgeEditor(store)
+    editor.edit("The capital of Veldoria is now Ostrava.")
+    editor.edit("The capital of Veldoria is now Alphaville.", namespace="alice")
+    pipe = Pipeline(store, ScriptedGenerator(default="x"))
+    assert pipe.ask(Query(VELDORIA, namespace="alice")).text == "Alphaville"
+    assert pipe.ask(Query(VELDORIA, namespace="bob")).text == "Ostrava"
