@@ -100,6 +100,7 @@ class _Work:
     trace: list[StageRecord] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
+    reading: Candidate | None = None  # what the reader made of the passages, if anything
     rewrite: Rewrite | None = None
     done: Answer | None = None
 
@@ -293,7 +294,8 @@ class Pipeline:
                 if reading.citations:
                     cited = next(e.passage for e in w.evidence if e.passage.id == reading.citations[0])
                     origin = cited.origin
-                w.candidates.append(Candidate(origin, reading.text, reading.citations, 0.5))
+                w.reading = Candidate(origin, reading.text, reading.citations, 0.5)
+                w.candidates.append(w.reading)
             w.trace.append(StageRecord("read", reading.method, each, {"answer": reading.text,
                                                                        "citations": list(reading.citations)}))
 
@@ -315,8 +317,7 @@ class Pipeline:
     def _decide(self, w: _Work) -> Answer:
         if not self.config.arbiter:
             ranked = sorted(w.candidates, key=lambda c: SOURCES.index(c.source))
-            reading = next((c for c in w.candidates if c.source in ("memory", "corpus") and c.score == 0.5), None)
-            chosen = reading or (ranked[0] if ranked else None)
+            chosen = w.reading or (ranked[0] if ranked else None)
             if chosen is None:
                 return self._finish(w, None, (), "no answer")
             return self._finish(w, chosen, (), "plain reading (arbiter off)")

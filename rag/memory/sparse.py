@@ -225,14 +225,12 @@ class BM25Index:
 
     # -- queries --------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, *, exclude_zero: bool = True) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` best (key, score) pairs for ``query``, best first.
 
-        Only documents holding at least one query term are returned; ties are broken by
-        insertion order. ``exclude_zero`` is kept for compatibility and changes nothing:
-        such a document always scores above zero.
+        Only documents holding at least one query term are returned (they always score
+        above zero); ties are broken by insertion order.
         """
-        del exclude_zero
         if k < 1:
             msg = f"k must be a positive integer, got {k}"
             raise ConfigError(msg)

@@ -197,7 +197,7 @@ def _remove_name(text: str, name: str) -> str:
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.replace(" what", " what").split()).strip(" .,;")
+    return " ".join(text.split()).strip(" .,;")
 
 
 def _split_names(run: list[Token]) -> list[list[Token]]:
