@@ -19,6 +19,8 @@ from typing import Any, Literal
 SOURCES: tuple[str, ...] = ("user", "memory", "corpus", "parametric")
 Source = Literal["user", "memory", "corpus", "parametric", "none"]
 Kind = Literal["passage", "note", "qa"]
+#: Every :data:`Kind`, in a fixed order (indexes store a kind as its position here).
+PASSAGE_KINDS: tuple[str, ...] = ("passage", "note", "qa")
 
 #: Namespace that every question sees in addition to its own.
 SHARED_NAMESPACE = "shared"

@@ -31,18 +31,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rag.errors import ConfigError, StoreError, StoreNotFoundError
-from rag.memory.dense import DenseIndex
-from rag.memory.fusion import reciprocal_rank_fusion
+from rag.memory.index import IndexBatch, IndexMeta, LocalIndex, RetrievalIndex
 from rag.memory.ingest import Chunker, IngestReport, read_corpus
-from rag.memory.sparse import BM25Index
 from rag.memory.text import fold
 from rag.protocols import Embedder
-from rag.types import SHARED_NAMESPACE, Passage, ScoredPassage
+from rag.types import PASSAGE_KINDS, SHARED_NAMESPACE, Passage, ScoredPassage
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-INDEX_FORMAT = 1
 DB_NAME = "store.sqlite"
 
 _SCHEMA = """
@@ -111,6 +108,9 @@ class Transaction:
 
     def insert_passage(self, passage: Passage, vector: np.ndarray, digest: str | None = None) -> None:
         """Store a live passage, replacing a live passage of the same id."""
+        if passage.kind not in PASSAGE_KINDS:
+            msg = f"passage {passage.id!r} has kind {passage.kind!r}; expected one of {PASSAGE_KINDS}"
+            raise ConfigError(msg)
         self.deactivate(passage.id)
         cur = self.db.execute(
             "INSERT INTO passages(id, namespace, kind, title, text, metadata, content_hash, embedding)"
@@ -151,7 +151,8 @@ class Store:
         embedder: Embeds passages and queries. A store remembers its embedder's name and
             dimension; opening it with another embedder raises.
         create: Create the store if it does not exist.
-        rrf_k: Constant of reciprocal rank fusion.
+        index: The retrieval index fed from the store (default: a
+            :class:`~rag.memory.index.LocalIndex` with its snapshot under ``index/``).
 
     Example:
         >>> import tempfile
@@ -166,7 +167,8 @@ class Store:
     """
 
     def __init__(
-        self, path: str | Path, embedder: Embedder, *, create: bool = True, rrf_k: int = 60
+        self, path: str | Path, embedder: Embedder, *, create: bool = True,
+        index: RetrievalIndex | None = None,
     ) -> None:
         self.path = Path(path)
         db = self.path / DB_NAME
@@ -178,7 +180,10 @@ class Store:
             raise ConfigError(msg)
         self.path.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
-        self.rrf_k = rrf_k
+        self.index = index if index is not None else LocalIndex()
+        if not isinstance(self.index, RetrievalIndex):
+            msg = f"index must implement RetrievalIndex (open, add, remove, search, persist), got {type(index).__name__}"
+            raise ConfigError(msg)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(db, timeout=30.0, check_same_thread=False, isolation_level=None)
         try:
@@ -190,8 +195,7 @@ class Store:
             raise StoreError(msg) from exc
         self._wrote = False  # this handle changed the database since opening
         self._uid, self._dim = self._init_meta()
-        self._dense: DenseIndex | None = None
-        self._sparse: BM25Index | None = None
+        self._index_open = False
         self._applied_seq = 0
         self._saved_seq = -1
 
@@ -405,9 +409,8 @@ class Store:
         *,
         namespace: str = SHARED_NAMESPACE,
         kinds: Sequence[str] | None = None,
-        fetch_k: int | None = None,
     ) -> list[ScoredPassage]:
-        """Hybrid search: dense and BM25 rankings fused by reciprocal rank.
+        """Hybrid search (dense and sparse, fused) through the store's retrieval index.
 
         Args:
             query: The search text.
@@ -415,38 +418,26 @@ class Store:
             namespace: The asker's namespace; shared passages are always visible, other
                 namespaces never are.
             kinds: Only these kinds (``passage``, ``note``, ``qa``); all when ``None``.
-            fetch_k: Candidates taken from each index before fusion (default ``4 * k``,
-                at least 50), widened while filters leave fewer than ``k``.
         """
-        if k < 1:
-            msg = f"k must be a positive integer, got {k}"
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            msg = f"k must be a positive integer, got {k!r}"
+            raise ConfigError(msg)
+        unknown = set(kinds or ()) - set(PASSAGE_KINDS)
+        if unknown:
+            msg = f"kinds {sorted(unknown)} are unknown; expected some of {PASSAGE_KINDS}"
             raise ConfigError(msg)
         self.sync()
-        visible = {SHARED_NAMESPACE, namespace}
-        kind_set = set(kinds) if kinds else None
         qvec = self.embedder.embed_query(query)
-        fetch = fetch_k or max(4 * k, 50)
-        while True:
-            with self._lock:  # an add may retrain and swap the dense index
-                dense = self._dense.search(qvec, fetch)
-                sparse = self._sparse.search(query, fetch)
-                n_dense = len(self._dense)
-            fused = reciprocal_rank_fusion([[key for key, _ in dense], [key for key, _ in sparse]], k=self.rrf_k)
-            rows = self._rows_by_key([key for key, _ in fused])
-            hits: list[ScoredPassage] = []
-            for key, score in fused:
-                passage, active = rows.get(key, (None, False))
-                if passage is None or not active or passage.namespace not in visible:
-                    continue
-                if kind_set and passage.kind not in kind_set:
-                    continue
+        with self._lock:  # an add may retrain and swap the dense index
+            found = self.index.search(query, qvec, k, namespaces=frozenset({SHARED_NAMESPACE, namespace}),
+                                      kinds=frozenset(kinds) if kinds else None)
+        rows = self._rows_by_key([key for key, _ in found])
+        hits: list[ScoredPassage] = []
+        for key, score in found:
+            passage, active = rows.get(key, (None, False))
+            if passage is not None and active:  # another process may have removed it since
                 hits.append(ScoredPassage(passage, score, len(hits) + 1, "hybrid"))
-                if len(hits) == k:
-                    return hits
-            exhausted = len(dense) < fetch and len(sparse) < fetch
-            if exhausted or fetch >= n_dense:
-                return hits
-            fetch *= 4
+        return hits
 
     # -- indexes --------------------------------------------------------------------------
 
@@ -454,113 +445,77 @@ class Store:
     def index_dir(self) -> Path:
         return self.path / "index"
 
+    def _index_meta(self) -> IndexMeta:
+        return IndexMeta(self._uid, self.embedder.name, self._dim, self.index_dir)
+
     def _last_seq(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])
 
     def sync(self) -> None:
-        """Bring the in-memory indexes up to the database (other writers included)."""
+        """Bring the retrieval index up to the database (other writers included)."""
         with self._lock:
-            if self._dense is None:
-                self._open_indexes()
+            if not self._index_open:
+                self._open_index()
             last = self._last_seq()
             if last > self._applied_seq:
                 self._apply_changes(self._applied_seq, last)
 
     def _apply_changes(self, after: int, upto: int) -> None:
         rows = self._db.execute(
-            "SELECT c.key, c.op, p.active, p.text, p.title, p.embedding FROM changes c"
-            " JOIN passages p ON p.key = c.key WHERE c.seq > ? AND c.seq <= ? ORDER BY c.seq",
+            "SELECT c.key, c.op, p.active, p.text, p.title, p.namespace, p.kind, p.embedding"
+            " FROM changes c JOIN passages p ON p.key = c.key"
+            " WHERE c.seq > ? AND c.seq <= ? ORDER BY c.seq",
             (after, upto),
         ).fetchall()
         # Only the final state of each key matters; adds of rows removed since are skipped.
-        final: dict[int, tuple[str, bool, str, str, bytes]] = {}
-        for key, op, active, text, title, emb in rows:
-            final[key] = (op, bool(active), text, title, emb)
-        add = [(k, v) for k, v in final.items() if v[0] == "add" and v[1]]
-        drop = [k for k, v in final.items() if not (v[0] == "add" and v[1])]
-        self._dense.remove(drop)
-        self._sparse.remove(drop)
+        final = {row[0]: row for row in rows}
+        add = [row for row in final.values() if row[1] == "add" and row[2]]
+        drop = [key for key, row in final.items() if not (row[1] == "add" and row[2])]
+        self.index.remove(drop)
         if add:
-            keys = [k for k, _ in add]
-            vectors = np.frombuffer(b"".join(v[4] for _, v in add), dtype=np.float32).reshape(len(add), self._dim)
-            self._dense.add(keys, vectors)
-            self._sparse.add(keys, [Passage("", v[2], v[3]).full_text for _, v in add])
+            self.index.add(self._batch(add))
         self._applied_seq = upto
 
-    def _open_indexes(self) -> None:
-        manifest_path = self.index_dir / "manifest.json"
-        reason = None
-        if not manifest_path.exists():
-            if self.index_dir.exists():
-                reason = "the index snapshot has no manifest (interrupted save?)"
-            else:
-                logger.info("building the indexes of %s", self.path)
-                self._dense, self._sparse = DenseIndex(self._dim), BM25Index()
-                self._rebuild()
-                return
-        else:
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                expected = {"format": INDEX_FORMAT, "store_uid": self._uid,
-                            "embedder": self.embedder.name, "dim": self._dim}
-                stale = {k: manifest.get(k) for k, v in expected.items() if manifest.get(k) != v}
-                if stale:
-                    reason = f"index snapshot is stale ({stale})"
-                elif manifest["applied_seq"] > self._last_seq():
-                    reason = "index snapshot is ahead of the database"
-                else:
-                    self._dense = DenseIndex.load(self.index_dir / "dense.faiss", self._dim)
-                    self._sparse = BM25Index.load(self.index_dir)
-                    self._applied_seq = self._saved_seq = int(manifest["applied_seq"])
-                    if len(self._dense) != manifest["n_dense"] or len(self._sparse) != manifest["n_sparse"]:
-                        reason = "index snapshot is corrupt (sizes disagree with its manifest)"
-            except (ValueError, KeyError, TypeError, StoreError) as exc:
-                reason = f"index snapshot is unreadable ({exc})"
-        if reason:
-            logger.warning("rebuilding the indexes of %s: %s", self.path, reason)
-            self._dense, self._sparse = DenseIndex(self._dim), BM25Index()
-            self._applied_seq, self._saved_seq = 0, -1
+    def _batch(self, rows: Sequence[Sequence[Any]]) -> IndexBatch:
+        """An index batch from rows (key, _, _, text, title, namespace, kind, embedding)."""
+        vectors = np.frombuffer(b"".join(r[7] for r in rows), dtype=np.float32).reshape(len(rows), self._dim)
+        return IndexBatch(keys=[r[0] for r in rows], vectors=vectors,
+                          texts=[Passage("", r[3], r[4]).full_text for r in rows],
+                          namespaces=[r[5] for r in rows], kinds=[r[6] for r in rows])
+
+    def _open_index(self) -> None:
+        applied = self.index.open(self._index_meta(), upto=self._last_seq())
+        self._index_open = True
+        self._applied_seq = self._saved_seq = applied
+        if applied == 0:
+            self._saved_seq = -1
             self._rebuild()
 
     def _rebuild(self) -> None:
+        """Index every live row, in one add (the dense side trains once, not per batch)."""
         last = self._last_seq()
         cursor = self._db.execute(
-            "SELECT key, text, title, embedding FROM passages WHERE active = 1 ORDER BY key"
+            "SELECT key, 'add', 1, text, title, namespace, kind, embedding FROM passages"
+            " WHERE active = 1 ORDER BY key"
         )
-        keys: list[int] = []
-        chunks: list[bytes] = []
-        while rows := cursor.fetchmany(4096):
-            keys.extend(r[0] for r in rows)
-            chunks.extend(r[3] for r in rows)
-            self._sparse.add([r[0] for r in rows], [Passage("", r[1], r[2]).full_text for r in rows])
-        # One dense add: the approximate index trains once instead of at every size step.
-        vectors = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(len(keys), self._dim)
-        self._dense.add(keys, vectors)
+        rows = cursor.fetchall()
+        if rows:
+            self.index.add(self._batch(rows))
         self._applied_seq = last
 
     def save_indexes(self) -> None:
-        """Write the index snapshot (atomically: manifest last) if it is behind."""
+        """Persist the retrieval index if it is behind the database."""
         with self._lock:
             self.sync()
             if self._saved_seq == self._applied_seq:
                 return
-            folder = self.index_dir
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "manifest.json").unlink(missing_ok=True)  # invalid until rewritten
-            self._dense.save(folder / "dense.faiss")
-            self._sparse.save(folder)
-            manifest = {"format": INDEX_FORMAT, "store_uid": self._uid, "embedder": self.embedder.name,
-                        "dim": self._dim, "applied_seq": self._applied_seq,
-                        "n_dense": len(self._dense), "n_sparse": len(self._sparse)}
-            tmp = folder / "manifest.json.tmp"
-            tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-            tmp.replace(folder / "manifest.json")
+            self.index.persist(self._index_meta(), self._applied_seq)
             self._saved_seq = self._applied_seq
 
     def close(self) -> None:
         """Save the index snapshot if it is behind, and close the database."""
         with self._lock:
-            if self._dense is not None or self._wrote:
+            if self._index_open or self._wrote:
                 self.save_indexes()
             self._db.close()
 

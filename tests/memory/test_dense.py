@@ -248,33 +248,27 @@ def test_bad_arguments_name_the_value():
         DenseIndex(4).search(np.zeros(3, dtype=np.float32))
 
 
-def test_store_runs_on_an_ivf_index_and_reopens_it(tmp_path, monkeypatch, caplog):
+def test_store_runs_on_an_ivf_index_and_reopens_it(tmp_path, caplog):
     import logging
 
-    import rag.memory.store as store_module
+    from rag.memory.index import LocalIndex
     from rag.memory.store import Store
     from rag.testing import HashEmbedder
     from rag.types import Passage
 
-    class SmallThreshold(DenseIndex):
-        def __init__(self, dim, **kwargs):
-            kwargs.setdefault("approximate_above", 100)
-            super().__init__(dim, **kwargs)
-
-    monkeypatch.setattr(store_module, "DenseIndex", SmallThreshold)
     words = [f"w{i}" for i in range(60)]
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(words, 8)) + f" unique{i}" for i in range(300)]
     passages = [Passage(f"p{i}", text) for i, text in enumerate(texts)]
-    with Store(tmp_path, HashEmbedder()) as s:
+    with Store(tmp_path, HashEmbedder(), index=LocalIndex(dense={"approximate_above": 100})) as s:
         s.add_passages(passages)
         s.remove(["p3"])
         assert s.search(passages[7].text, k=1)[0].id == "p7"
-        assert s._dense.mode == "ivf" and len(s._dense) == 299
+        assert s.index.dense.mode == "ivf" and len(s.index.dense) == 299
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rag.memory.store"):
+    with caplog.at_level(logging.WARNING, logger="rag.memory"):
         reopened = Store(tmp_path, HashEmbedder())
         assert reopened.search(passages[42].text, k=1)[0].id == "p42"
         assert "p3" not in [h.id for h in reopened.search(passages[3].text, k=5)]
-    assert "rebuilding" not in caplog.text and reopened._dense.mode == "ivf"
+    assert "rebuilding" not in caplog.text and reopened.index.dense.mode == "ivf"
     reopened.close()

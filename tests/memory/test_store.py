@@ -61,10 +61,19 @@ def test_kind_filter(store):
 
 def test_filters_widen_the_candidate_pool(tmp_path):
     s = Store(tmp_path, HashEmbedder())
-    s.add_passages([Passage(f"p{i}", f"veldoria fact number {i}") for i in range(300)])
+    # 300 notes rank above the one passage; a passage-only search must dig past all of them.
+    s.add_passages([Passage(f"n{i}", f"veldoria veldoria fact number {i}", kind="note") for i in range(300)])
     s.add_passages([Passage("deep", "an unrelated sentence about veldoria", namespace="carol")])
-    assert "deep" in ids(s.search("veldoria", k=1, namespace="carol", kinds=["passage"], fetch_k=5)) or \
-        len(s.search("veldoria", k=400, namespace="carol")) == 301
+    assert ids(s.search("veldoria", k=1, namespace="carol", kinds=["passage"])) == ["deep"]
+    assert ids(s.search("veldoria", k=1, namespace="dave", kinds=["passage"])) == []
+    assert len(s.search("veldoria", k=400, namespace="carol")) == 301
+
+
+def test_unknown_kind_is_refused(store):
+    with pytest.raises(ConfigError, match="kinds"):
+        store.search("capital", kinds=["notes"])
+    with pytest.raises(ConfigError, match="kind 'memo'"):
+        store.add_passages([Passage("m1", "a memo", kind="memo")])
 
 
 def test_reopen_uses_snapshot_and_replays_later_changes(tmp_path, caplog):
@@ -75,7 +84,7 @@ def test_reopen_uses_snapshot_and_replays_later_changes(tmp_path, caplog):
     s.remove(["t8"])
     s._db.close()  # a crash: no snapshot written after the last changes
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rag.memory.store"):
+    with caplog.at_level(logging.WARNING, logger="rag.memory"):
         reopened = Store(tmp_path, HashEmbedder(), create=False)
         hits = ids(reopened.search("lantern festival", k=3))
     assert "rebuilding" not in caplog.text
@@ -99,7 +108,7 @@ def test_damaged_snapshot_is_rebuilt_with_a_log_line(tmp_path, caplog, damage):
         manifest["store_uid"] = "someone-else"
         (index / "manifest.json").write_text(json.dumps(manifest))
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rag.memory.store"):
+    with caplog.at_level(logging.WARNING, logger="rag.memory"):
         reopened = Store(tmp_path, HashEmbedder())
         assert ids(reopened.search("capital of Veldoria", k=1)) == ["t1"]
     assert "rebuilding the indexes" in caplog.text
