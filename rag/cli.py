@@ -84,6 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
     _add_model_args(p)
 
+    p = evs.add_parser("qa", help="retrieval and answer quality per configuration on a BEIR folder with answers")
+    p.add_argument("--corpus", required=True, type=Path,
+                   help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv, answers.jsonl")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--store", type=Path, default=None,
+                   help="store folder to build or reuse (default OUT/store; reused while corpus and embedder match)")
+    p.add_argument("--limit", type=int, default=None, help="at most N questions, drawn with --seed")
+    p.add_argument("--configs", default="all",
+                   help="comma-separated: plain_rag,full,rewriter_off,filter_off,trigger_off,arbiter_off (default all)")
+    p.add_argument("-k", "--k", type=int, default=10, help="passages retrieved per question (default 10)")
+    p.add_argument("--split", default="test", help="qrels/SPLIT.tsv (default test)")
+    p.add_argument("--batch-size", type=int, default=8, help="questions answered together")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
+    p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
+    _add_model_args(p)
+
     p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
     p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
     p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
@@ -237,9 +255,33 @@ def cmd_edit(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _eval_qa(args: argparse.Namespace, out: Any) -> int:
+    from rag.evaluation.qa import check_qa_folder, parse_configs, run_qa_eval
+    from rag.models import DEFAULT_EMBEDDER, load_embedder
+
+    configs = parse_configs(args.configs)
+    check_qa_folder(args.corpus, args.split)  # before loading models: a wrong folder fails at once
+    results = run_qa_eval(args.corpus, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
+                          generator=_generator(args), store=args.store, limit=args.limit, configs=configs,
+                          k=args.k, split=args.split, seed=args.seed, batch_size=args.batch_size,
+                          overwrite=args.overwrite, show_progress=not args.quiet)
+    if args.json:
+        out.write((args.out / "metrics.json").read_text(encoding="utf-8"))
+        return 0
+    at = 5 if args.k >= 5 else args.k
+    cols = ["em", "f1", "contains", f"recall@{at}", f"mrr@{at}", "latency_ms_p50", "questions_per_s"]
+    out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
+    for name, m in results.items():
+        out.write(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |\n")
+    out.write(f"run folder: {args.out}\n")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, out: Any) -> int:
     from rag.models import DEFAULT_EMBEDDER, load_embedder
 
+    if args.evaluation == "qa":
+        return _eval_qa(args, out)
     embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
     if args.evaluation == "preference":
         from rag.demo import DEMO_CORPUS

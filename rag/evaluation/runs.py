@@ -486,6 +486,70 @@ class RunWriter:
         self._record(filename)
         return path
 
+    def plot_bars(
+        self,
+        filename: str,
+        title: str,
+        y_label: str,
+        groups: Mapping[str, Mapping[str, float | None]],
+    ) -> Path | None:
+        """Save a grouped bar chart as a PNG, if matplotlib is installed.
+
+        Args:
+            filename: A ``.png`` file name inside the run folder.
+            title: The plot's title.
+            y_label: The y axis label.
+            groups: Group name (a configuration, say) to its bars, name to height; bars
+                are coloured by name across groups. ``None`` or NaN draws no bar.
+
+        Returns:
+            The file's path, or None when matplotlib is missing (the skip is logged).
+
+        Raises:
+            ConfigError: On a bad file name, no groups, or a height that is not a number.
+
+        Example:
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     w = RunWriter(tmp, {}, seed=0)
+            ...     path = w.plot_bars("em.png", "EM", "score", {"full": {"em": 0.5, "f1": 0.6}})
+            ...     path is None or path.name == "em.png"
+            True
+        """
+        self._check_open()
+        _plain_name(filename, "plot file name", ".png")
+        if not groups:
+            msg = f"plot {filename} needs at least one group"
+            raise ConfigError(msg)
+        bars = list(dict.fromkeys(name for heights in groups.values() for name in heights))
+        for group, heights in groups.items():
+            for name, value in heights.items():
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | np.number)):
+                    msg = f"bar {name!r} of group {group!r} in plot {filename} must be a number, got {value!r}"
+                    raise ConfigError(msg)
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            logger.info("matplotlib is not installed; skipping plot %s", filename)
+            return None
+        fig = Figure(figsize=(max(6.4, 1.1 * len(groups) * max(1, len(bars)) ** 0.5 + 2), 4.0))
+        ax = fig.subplots()
+        width = 0.8 / max(1, len(bars))
+        for i, name in enumerate(bars):
+            xs = [g + (i - (len(bars) - 1) / 2) * width for g in range(len(groups))]
+            ys = [float("nan") if h.get(name) is None else float(h[name]) for h in groups.values()]
+            ax.bar(xs, ys, width, label=name)
+        ax.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=20, ha="right")
+        ax.set_title(title)
+        ax.set_ylabel(y_label)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = self.out_dir / filename
+        fig.savefig(path, dpi=120)
+        self._record(filename)
+        return path
+
     def finish(self, summary_md: str | None = None, *, status: str = "completed",
                error: str | None = None) -> Path:
         """Write ``metrics.json``, ``summary.md`` and the final manifest; return the folder.
