@@ -11,6 +11,11 @@ The flow of one question::
               fused by reciprocal rank
     filter    keep what bears on this question (notes, QA pairs, user facts, passages)
     trigger   a confident QA-memory hit is the memory answer as it stands
+    detect    corpus passages read as poisoned are quarantined: out of the evidence, but
+              listed in ``Answer.flags`` with every signal's value and reason. Memory and
+              user facts are trusted, never judged; their answers are what corpus passages
+              are checked against. When every corpus passage is quarantined the answer
+              falls back to memory, then the parametric answer, or abstains (``on_poisoned``)
     read      answers per source: user and memory facts give their answer span; corpus
               passages are read (extraction first, the generator second)
     parametric the generator's closed-book answer, when needed
@@ -32,6 +37,7 @@ from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator
 from rag.stages.arbitrate import Candidate, PreferenceArbiter
+from rag.stages.detect import SIGNALS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.memory.fusion import reciprocal_rank_fusion
 from rag.stages.read import Reader
@@ -42,6 +48,7 @@ from rag.types import SHARED_NAMESPACE, SOURCES, Answer, Passage, Query, ScoredP
 logger = logging.getLogger(__name__)
 
 PARAMETRIC_MODES = ("fallback", "always", "never")
+ON_POISONED = ("fallback", "abstain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,12 @@ class PipelineConfig:
             ``always`` (also to report conflicts with it) or ``never``.
         abstain: Abstain instead of answering from parametric memory alone.
         order: Source preference, highest first.
+        detect: Quarantine corpus passages the poisoned-context detector flags.
+        detect_signals: The detector's signals (see :data:`rag.stages.detect.SIGNALS`).
+        detect_threshold: Combined score from which a passage is quarantined.
+        on_poisoned: When the detector quarantined every corpus passage and neither user
+            nor memory answers: ``fallback`` (the parametric answer, if ``parametric``
+            allows one) or ``abstain``.
     """
 
     k: int = 5
@@ -82,6 +95,10 @@ class PipelineConfig:
     parametric: str = "fallback"
     abstain: bool = False
     order: tuple[str, ...] = SOURCES
+    detect: bool = True
+    detect_signals: tuple[str, ...] = SIGNALS
+    detect_threshold: float = 0.5
+    on_poisoned: str = "fallback"
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
@@ -89,6 +106,15 @@ class PipelineConfig:
             raise ConfigError(msg)
         if self.parametric not in PARAMETRIC_MODES:
             msg = f"parametric must be one of {PARAMETRIC_MODES}, got {self.parametric!r}"
+            raise ConfigError(msg)
+        if self.on_poisoned not in ON_POISONED:
+            msg = f"on_poisoned must be one of {ON_POISONED}, got {self.on_poisoned!r}"
+            raise ConfigError(msg)
+        if isinstance(self.detect_signals, str) or any(s not in SIGNALS for s in self.detect_signals):
+            msg = f"detect_signals must be a tuple of names from {SIGNALS}, got {self.detect_signals!r}"
+            raise ConfigError(msg)
+        if not 0.0 <= self.detect_threshold <= 1.0:
+            msg = f"detect_threshold must lie in [0, 1], got {self.detect_threshold!r}"
             raise ConfigError(msg)
 
 
@@ -103,6 +129,9 @@ class _Work:
     reading: Candidate | None = None  # what the reader made of the passages, if anything
     rewrite: Rewrite | None = None
     done: Answer | None = None
+    flags: list[dict] = field(default_factory=list)
+    poisoned_out: bool = False  # the detector quarantined every corpus passage
+    parametric_asked: bool = False
 
 
 class Pipeline:
@@ -112,6 +141,9 @@ class Pipeline:
         store: Where passages, notes and QA pairs live.
         generator: Any :class:`~rag.protocols.Generator`.
         config: Stage settings.
+        rewriter: Query rewriter (default :class:`~rag.stages.rewrite.RuleRewriter`).
+        detector: Poisoned-context detector; by default one built from ``config``, reading
+            perplexity with the generator when it has ``token_logprobs``.
         cache_size: Answers kept by the cache.
 
     Example:
@@ -136,6 +168,7 @@ class Pipeline:
         config: PipelineConfig | None = None,
         *,
         rewriter: RuleRewriter | GeneratorRewriter | None = None,
+        detector: PoisonDetector | None = None,
         cache_size: int = 1024,
     ) -> None:
         self.store = store
@@ -145,6 +178,10 @@ class Pipeline:
         self.reader = Reader(generator, max_passages=self.config.max_passages, extractive=self.config.extractive)
         self.filter = KnowledgeFilter(store.embedder)
         self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
+        self.detector = detector
+        if detector is None and self.config.detect:
+            self.detector = PoisonDetector(store.embedder, generator=generator, signals=self.config.detect_signals,
+                                           threshold=self.config.detect_threshold)
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -177,6 +214,9 @@ class Pipeline:
         todo = [w for w in todo if w.done is None]
         for w in todo:
             self._gather(w)
+        if self.config.parametric == "always":  # early, so that the detector can use it
+            self._parametric([w for w in todo if w.done is None])
+        self._detect([w for w in todo if w.done is None])
         self._read_corpus([w for w in todo if w.done is None])
         self._parametric([w for w in todo if w.done is None])
         for w in todo:
@@ -207,21 +247,23 @@ class Pipeline:
             self._cache.popitem(last=False)
 
     def _answer_hops(self, w: _Work) -> Answer:
-        q, previous, citations = w.query, "", []
+        q, previous, citations, flags = w.query, "", [], []
         answer: Answer | None = None
         for i, hop in enumerate(w.rewrite.hops):
             question = resolve_hop(hop, previous) if hop.needs_answer else hop.question
             answer = self._answer([Query(question, q.user_facts, q.namespace)], decompose=False)[0]
             w.trace.append(StageRecord(f"hop {i + 1}", answer.source, 0.0,
                                        {"question": question, "answer": answer.text, "citations": list(answer.citations)}))
+            flags.extend(answer.flags)
             if answer.abstained:
-                return Answer("", "none", tuple(citations), trace=tuple(w.trace), question=q.question)
+                return Answer("", "none", tuple(citations), flags=tuple(flags), trace=tuple(w.trace),
+                              question=q.question)
             previous = answer.text
             citations.extend(c for c in answer.citations if c not in citations)
         if answer is None:  # a rewrite with no hops never comes here; stay safe if one does
             return Answer("", "none", (), trace=tuple(w.trace), question=q.question)
-        return Answer(answer.text, answer.source, tuple(citations), answer.conflicts, trace=tuple(w.trace),
-                      question=q.question)
+        return Answer(answer.text, answer.source, tuple(citations), answer.conflicts, tuple(flags),
+                      trace=tuple(w.trace), question=q.question)
 
     def _retrieve(self, q: Query, queries: Sequence[str]) -> list[ScoredPassage]:
         k = self.config.k
@@ -299,13 +341,59 @@ class Pipeline:
             w.trace.append(StageRecord("read", reading.method, each, {"answer": reading.text,
                                                                        "citations": list(reading.citations)}))
 
+    def _detect(self, work: Sequence[_Work]) -> None:
+        if not self.config.detect or self.detector is None:
+            return
+        requests, owners = [], []
+        for w in work:
+            corpus = [e.passage for e in w.evidence if e.source == "corpus"]
+            if not corpus:
+                continue
+            # memory and user facts are trusted: they are what the corpus is checked against,
+            # once the filter has found that they bear on this question (unfiltered, a note
+            # about something else would make every corpus passage look contradicted)
+            trusted = [e.answer for e in w.evidence
+                       if self.config.filter and e.source in ("user", "memory") and e.answer]
+            parametric = next((c.answer for c in w.candidates if c.source == "parametric"), None)
+            requests.append(DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric))
+            owners.append(w)
+        if not requests:
+            return
+        start = time.perf_counter()
+        decisions = self.detector.inspect_many(requests)
+        each = _ms(start) / len(requests)
+        for w, decision in zip(owners, decisions):
+            self._quarantine(w, decision, each)
+
+    @staticmethod
+    def _quarantine(w: _Work, decision: DetectionDecision, ms: float) -> None:
+        out = set(decision.quarantined)
+        verdicts = []
+        for v in decision.verdicts:
+            record = {"passage_id": v.passage_id, "score": v.score, "poisoned": v.poisoned, "answer": v.answer,
+                      "signals": {s.name: s.value for s in v.signals},
+                      "reasons": {s.name: s.detail for s in v.signals}}
+            verdicts.append(record)
+            if v.poisoned:
+                w.flags.append({"type": "poisoned", "action": "quarantined", **record})
+        if out:
+            w.evidence = [e for e in w.evidence if e.passage.id not in out]
+            w.poisoned_out = not any(e.source == "corpus" for e in w.evidence)
+        w.trace.append(StageRecord("detect", f"quarantined {len(out)} of {len(decision.verdicts)}", ms,
+                                   {"reason": decision.reason, "aggregate": decision.aggregate_answer,
+                                    "quarantined": list(decision.quarantined), "verdicts": verdicts}))
+
     def _parametric(self, work: Sequence[_Work]) -> None:
         mode = self.config.parametric
         if mode == "never":
             return
-        need = [w for w in work if mode == "always" or not any(c.source != "parametric" for c in w.candidates)]
+        need = [w for w in work if not w.parametric_asked
+                and (mode == "always" or not any(c.source != "parametric" for c in w.candidates))
+                and not (w.poisoned_out and self.config.on_poisoned == "abstain")]
         if not need:
             return
+        for w in need:
+            w.parametric_asked = True
         start = time.perf_counter()
         answers = self.reader.closed_book([w.query.question for w in need])
         each = _ms(start) / len(need)
@@ -331,10 +419,11 @@ class Pipeline:
     def _finish(self, w: _Work, winner: Candidate | None, conflicts: Sequence[Candidate], reason: str) -> Answer:
         conflict_records = tuple({"source": c.source, "answer": c.answer, "evidence": list(c.evidence)}
                                  for c in conflicts)
+        flags = tuple(w.flags)
         if winner is None:
-            return Answer("", "none", (), conflict_records, trace=tuple(w.trace), question=w.query.question)
+            return Answer("", "none", (), conflict_records, flags, trace=tuple(w.trace), question=w.query.question)
         return Answer(winner.answer, winner.source, tuple(winner.evidence), conflict_records,  # type: ignore[arg-type]
-                      trace=tuple(w.trace), question=w.query.question)
+                      flags, trace=tuple(w.trace), question=w.query.question)
 
 
 def _ms(start: float) -> float:

@@ -20,7 +20,7 @@ def test_answer_from_corpus_with_citation_and_trace(store):
     assert answer.text == "Marrowgate"
     assert answer.source == "corpus"
     assert answer.citations == ("t1",)
-    assert [r.stage for r in answer.trace] == ["rewrite", "retrieve", "filter", "read", "arbitrate"]
+    assert [r.stage for r in answer.trace] == ["rewrite", "retrieve", "filter", "detect", "read", "arbitrate"]
     assert answer.to_dict()["answer"] == "Marrowgate"
 
 
@@ -67,14 +67,14 @@ def test_empty_generation_abstains(store):
 
 def test_answer_many_uses_one_generator_call(store):
     gen = ScriptedGenerator(context_reader)
-    answers = Pipeline(store, gen, PipelineConfig(extractive=False)).answer_many(
+    answers = Pipeline(store, gen, PipelineConfig(extractive=False, detect=False)).answer_many(
         ["What is the capital of Veldoria?", "Where is the Colosseum?"])
-    assert len(answers) == 2 and len(gen.prompts) == 2
+    assert len(answers) == 2 and len(gen.prompts) == 2 and gen.calls == 1
 
 
 def test_extraction_answers_without_the_generator(store):
     gen = ScriptedGenerator(default="wrong")
-    answer = Pipeline(store, gen).ask("When was Marrowgate founded?")
+    answer = Pipeline(store, gen, PipelineConfig(detect=False)).ask("When was Marrowgate founded?")
     assert (answer.text, answer.citations) == ("1312", ("t3",)) and gen.prompts == []
     assert next(r for r in answer.trace if r.stage == "read").decision == "extract"
 

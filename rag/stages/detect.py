@@ -14,18 +14,20 @@ signal                    weight  what it measures
                                   the rest of the evidence does not support
 ``isolation``             0.4     the passage's own answer loses the robust vote of all
                                   passages' isolated answers (RobustRAG)
-``trusted_conflict``      0.6     its answer contradicts a trusted answer (memory, user);
+``trusted_conflict``      0.4     its answer contradicts a trusted answer (memory, user);
                                   contradicting the parametric answer counts 0.35 only
 ``anomaly``               0.6     gibberish tokens (white-box HotFlip poisons)
 ``instruction``           0.6     instructions aimed at the model ("ignore previous ...")
 ========================  ======  =========================================================
 
 The combined score is the weighted sum clipped to [0, 1]; a passage is poisoned when the
-score reaches the threshold (0.5). The weights make four signals decisive on their own
-when they read near 1 (an echoed question, a token salad, an override instruction, a
-conflict with a trusted answer), while ``cluster`` and ``isolation`` need each other or
-a third signal: natural duplicates, noisy extraction and honest minority passages are
-common in clean retrieval, so a lone vote loss must not quarantine anything.
+score reaches the threshold (0.5). The weights make three signals decisive on their own
+when they read near 1 (an echoed question, a token salad, an override instruction),
+while ``cluster``, ``isolation`` and ``trusted_conflict`` need each other or a third
+signal: natural duplicates, noisy extraction and honest minority passages are common in
+clean retrieval, so a lone vote loss must not quarantine anything; and a corpus passage
+that contradicts an edit in memory is *superseded*, not poisoned: the edit wins by
+preference anyway, and the stale passage stays visible as the conflict it is.
 
 Robust aggregation. Each passage's answer is read *alone* (extraction first, then one
 batched generator call for the passages extraction left open). Answers are grouped by
@@ -68,6 +70,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "SIGNALS",
     "DetectionDecision",
+    "DetectionRequest",
     "PoisonDetector",
     "Signal",
     "Verdict",
@@ -77,6 +80,9 @@ __all__ = [
     "instruction_signal",
 ]
 
+# Signals that need each passage's isolated answer (the others read the text alone).
+_ANSWER_SIGNALS = frozenset({"cluster", "isolation", "trusted_conflict"})
+
 #: Every signal the detector knows, in the order verdicts list them.
 SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction")
 
@@ -85,7 +91,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "echo": 0.6,
     "cluster": 0.5,
     "isolation": 0.4,
-    "trusted_conflict": 0.6,
+    "trusted_conflict": 0.4,
     "anomaly": 0.6,
     "instruction": 0.6,
 }
@@ -183,6 +189,38 @@ class DetectionDecision:
             if v.passage_id == passage_id:
                 return v
         raise KeyError(passage_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRequest:
+    """One question's passages to inspect, with the answers they are checked against.
+
+    Attributes:
+        question: The question the passages were retrieved for.
+        passages: The retrieved passages, best first.
+        trusted_answers: Answers from trusted sources (memory, user facts).
+        parametric_answer: The generator's closed-book answer, if known.
+
+    Example:
+        >>> DetectionRequest("Who?", (Passage("a", "Ana did."),)).trusted_answers
+        ()
+    """
+
+    question: str
+    passages: tuple[Passage, ...]
+    trusted_answers: tuple[str, ...] = ()
+    parametric_answer: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passages", tuple(self.passages))
+        object.__setattr__(self, "trusted_answers", _answers_tuple(self.trusted_answers))
+
+
+def _answers_tuple(answers: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(answers, str):
+        msg = f"trusted_answers must be a sequence of answers, got the string {answers!r}"
+        raise ConfigError(msg)
+    return tuple(answers)
 
 
 # --------------------------------------------------------------------------------------
@@ -756,23 +794,33 @@ class PoisonDetector:
         QA pairs give their stored answer; other passages are read by extraction, and the
         ones extraction leaves open go to the generator in one batch, if there is one.
         """
-        answers: list[str] = []
-        open_items: list[int] = []
-        for i, passage in enumerate(passages):
-            stored = passage.metadata.get("answer") if passage.kind == "qa" else None
-            if isinstance(stored, str) and stored.strip():
-                answers.append(stored.strip())
-                continue
-            found = extract(question, [passage])
-            answers.append(found.answer if found else "")
-            if not found:
-                open_items.append(i)
-        if open_items and self.generator is not None:
-            prompts = [self.isolated_prompt(question, passages[i]) for i in open_items]
+        return self.isolated_answers_many([(question, passages)])[0]
+
+    def isolated_answers_many(
+        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True
+    ) -> list[list[str]]:
+        """:meth:`isolated_answers` for many questions, with one generator call for all of
+        them; ``generate=False`` reads by extraction only."""
+        answers: list[list[str]] = []
+        open_items: list[tuple[int, int]] = []
+        for q_idx, (question, passages) in enumerate(items):
+            row: list[str] = []
+            for i, passage in enumerate(passages):
+                stored = passage.metadata.get("answer") if passage.kind == "qa" else None
+                if isinstance(stored, str) and stored.strip():
+                    row.append(stored.strip())
+                    continue
+                found = extract(question, [passage])
+                row.append(found.answer if found else "")
+                if not found:
+                    open_items.append((q_idx, i))
+            answers.append(row)
+        if open_items and generate and self.generator is not None:
+            prompts = [self.isolated_prompt(items[q][0], items[q][1][i]) for q, i in open_items]
             raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
-            for i, text in zip(open_items, raw, strict=True):
+            for (q, i), text in zip(open_items, raw, strict=True):
                 answer = clean_answer(text)
-                answers[i] = "" if _is_no_answer(answer) else answer
+                answers[q][i] = "" if _is_no_answer(answer) else answer
         return answers
 
     # -- inspection ----------------------------------------------------------------------
@@ -802,16 +850,35 @@ class PoisonDetector:
         Raises:
             ConfigError: If ``trusted_answers`` is a string instead of a sequence of strings.
         """
-        if isinstance(trusted_answers, str):
-            msg = f"trusted_answers must be a sequence of answers, got the string {trusted_answers!r}"
-            raise ConfigError(msg)
-        passages = list(passages)
+        request = DetectionRequest(question, tuple(passages), _answers_tuple(trusted_answers), parametric_answer)
+        return self.inspect_many([request])[0]
+
+    def inspect_many(self, requests: Sequence[DetectionRequest]) -> list[DetectionDecision]:
+        """:meth:`inspect` for many questions; the generator (isolated answers) and the
+        scorer (perplexity) are each called once for all of them.
+
+        Example:
+            >>> from rag.testing import HashEmbedder
+            >>> detector = PoisonDetector(HashEmbedder())
+            >>> [d.kept for d in detector.inspect_many([
+            ...     DetectionRequest("What is the capital of Veldoria?",
+            ...                      (Passage("a", "The capital of Veldoria is Marrowgate."),)),
+            ...     DetectionRequest("Who built it?", ())])]
+            [('a',), ()]
+        """
+        requests = list(requests)
+        needs_answers = bool(_ANSWER_SIGNALS & set(self.signals))
+        answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers)
+        return [self._inspect(r, a) for r, a in zip(requests, answers, strict=True)]
+
+    def _inspect(self, request: DetectionRequest, answers: list[str]) -> DetectionDecision:
+        question, passages = request.question, list(request.passages)
+        trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
             return DetectionDecision((), (), (), "", "no passages to inspect")
         trusted = [t for t in trusted_answers if t and t.strip()]
         parametric = parametric_answer if parametric_answer and parametric_answer.strip() else None
         texts = [p.text for p in passages]
-        answers = self.isolated_answers(question, passages)
         groups, group_texts = _group_answers(answers)
         units = self._units(passages, groups)
 

@@ -168,14 +168,25 @@ def test_instruction_poisons_are_quarantined(detector):
     assert "override" in decision.verdict("i0").signal("instruction").detail
 
 
-def test_trusted_conflict_with_a_memory_answer_quarantines_the_contradicting_passage(detector):
-    # the user's memory says the capital moved; the corpus passage is stale
-    ps = [Passage("corpus", CLEAN[0]), Passage("note", "Ostrelia's capital is Duskmere.", kind="note")]
+def test_a_passage_contradicting_memory_alone_is_superseded_not_poisoned(detector):
+    # the user's memory says the capital moved; the corpus passages are stale, not an attack
+    # (the pipeline inspects corpus passages only and checks them against memory's answer)
+    ps = [Passage("corpus", CLEAN[0]), Passage("corpus2", CLEAN[1])]
     decision = detector.inspect(Q, ps, trusted_answers=[FALSE])
-    assert decision.quarantined == ("corpus",)
-    assert decision.verdict("corpus").signal("trusted_conflict").value == 1.0
-    assert decision.verdict("note").signal("trusted_conflict").value == 0.0
-    assert decision.aggregate_answer == FALSE
+    assert decision.quarantined == ()
+    assert values(decision, "trusted_conflict") == {"corpus": 1.0, "corpus2": 1.0}
+    assert decision.aggregate_answer == TRUE
+
+
+def test_conflict_with_memory_tips_a_poison_that_loses_the_vote(detector):
+    # the poison would stay under the threshold on the vote alone; memory contradicting it
+    # as well quarantines it
+    ps = [Passage("clean", CLEAN[0]), Passage("clean2", CLEAN[1]), Passage("p", PARAPHRASED[0])]
+    alone = detector.inspect(Q, ps)
+    assert alone.quarantined == () and alone.verdict("p").signal("isolation").value > 0
+    with_memory = detector.inspect(Q, ps, trusted_answers=[TRUE])
+    assert with_memory.quarantined == ("p",)
+    assert with_memory.verdict("p").signal("trusted_conflict").value == 1.0
 
 
 def test_a_clean_passage_contradicting_the_parametric_answer_is_kept(detector):
