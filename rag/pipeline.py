@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from rag.errors import ConfigError
 from rag.memory.store import Store
-from rag.protocols import Generator
+from rag.protocols import Generator, Scorer
 from rag.stages.arbitrate import Candidate, PreferenceArbiter
 from rag.stages.detect import SIGNALS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
@@ -180,8 +180,9 @@ class Pipeline:
         self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
         self.detector = detector
         if detector is None and self.config.detect:
+            scorer = generator if isinstance(generator, Scorer) else None
             self.detector = PoisonDetector(store.embedder, generator=generator, signals=self.config.detect_signals,
-                                           threshold=self.config.detect_threshold)
+                                           threshold=self.config.detect_threshold, scorer=scorer)
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
         self._cache_size = cache_size
 

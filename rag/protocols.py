@@ -45,3 +45,17 @@ class Generator(Protocol):
     ) -> list[str]:
         """Return one completion per prompt, cut at the first stop string, stripped."""
         ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores text under a language model: an optional capability of a generator.
+
+    Generators that have it (both runtimes of :mod:`rag.models.generator`) let the poison
+    detector read perplexity; those without it still work, and the perplexity term is absent.
+    """
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, the log-probability (natural log) of each token after the first given
+        the tokens before it: a float array of length ``n_tokens - 1``."""
+        ...

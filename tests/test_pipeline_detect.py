@@ -160,3 +160,20 @@ def test_detection_is_batched_across_questions(store):
 def test_bad_detector_config_is_a_config_error(kwargs, named):
     with pytest.raises(ConfigError, match=named):
         PipelineConfig(**kwargs)
+
+
+def test_a_generator_that_scores_text_gives_the_detector_perplexity(store):
+    from rag.testing import ScriptedScorer
+
+    class ScoringGenerator(ScriptedGenerator, ScriptedScorer):
+        def __init__(self) -> None:
+            ScriptedGenerator.__init__(self, context_reader)
+            ScriptedScorer.__init__(self)
+
+    gen = ScoringGenerator()
+    answer = Pipeline(store, gen, PipelineConfig(**PLAIN)).ask(Q)
+    detect = next(r for r in answer.trace if r.stage == "detect")
+    assert all("perplexity" in v["reasons"]["anomaly"] for v in detect.details["verdicts"])
+    plain = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(**PLAIN)).ask(Q)
+    detect = next(r for r in plain.trace if r.stage == "detect")
+    assert not any("perplexity" in v["reasons"]["anomaly"] for v in detect.details["verdicts"])

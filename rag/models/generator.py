@@ -254,6 +254,37 @@ class TransformersGenerator:
         self._load()
         return len(self._tokenizer(text)["input_ids"])
 
+    def token_logprobs(self, texts: Sequence[str], *, max_tokens: int = 256) -> list[Any]:
+        """Per text, the log-probability of each token after the first given those before
+        it (plain text, no chat template; cut at ``max_tokens``). Implements
+        :class:`~rag.protocols.Scorer`, which the poison detector reads perplexity with."""
+        if isinstance(texts, str):
+            msg = "texts must be a sequence of strings, not a single string: wrap it in a list"
+            raise ConfigError(msg)
+        if not texts:
+            return []
+        self._load()
+        import numpy as np
+        import torch
+
+        tok = self._tokenizer
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[Any] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            # right padding: positions of real tokens then start at 0 whatever the batch
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                      max_length=max_tokens, padding_side="right")
+            with torch.inference_mode():
+                logits = self._model(**enc).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            targets = enc["input_ids"][:, 1:]
+            picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            lengths = enc["attention_mask"].sum(dim=1).tolist()
+            for row, i in enumerate(idx):
+                out[i] = picked[row, : max(0, int(lengths[row]) - 1)].numpy().astype(np.float32)
+        return out
+
 
 class _StopAfterText:
     """Stops a row once its new text, leading white space aside, holds a stop string.
@@ -281,6 +312,8 @@ class LlamaCppGenerator:
         n_ctx: Context window in tokens.
         n_threads: CPU threads; ``None`` uses all cores.
         chat: Use the model's chat template; ``None`` decides from the model.
+        score_ctx: Token window of :meth:`token_logprobs` (a second context, loaded on
+            first use, that keeps the logits of every position).
 
     Example:
         >>> gen = LlamaCppGenerator("gemma-3-270m")        # doctest: +SKIP
@@ -297,6 +330,7 @@ class LlamaCppGenerator:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         chat: bool | None = None,
+        score_ctx: int = 256,
     ) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             msg = "the llama.cpp runtime needs `pip install llama-cpp-python`"
@@ -309,6 +343,8 @@ class LlamaCppGenerator:
         self.n_threads = n_threads or os.cpu_count() or 1
         self._chat = chat if chat is not None else self.model_file.chat
         self._llm: Any = None
+        self._scorer: Any = None
+        self.score_ctx = score_ctx
         self._lock = threading.Lock()
 
     @property
@@ -361,6 +397,47 @@ class LlamaCppGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    def _load_scorer(self) -> Any:
+        # Scoring needs the logits of every position (logits_all), which costs n_ctx x vocab
+        # floats: a second, small context rather than making the generating one that large.
+        if self._scorer is None:
+            from llama_cpp import Llama
+
+            try:
+                self._scorer = Llama(
+                    model_path=str(self.model_file.path), n_ctx=self.score_ctx, n_batch=self.score_ctx,
+                    n_threads=self.n_threads, seed=0, logits_all=True, verbose=False,
+                )
+            except (OSError, ValueError, RuntimeError) as exc:
+                msg = f"llama.cpp could not load {self.model_file.path} for scoring: {exc}"
+                raise ModelLoadError(msg) from exc
+        return self._scorer
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[Any]:
+        """Per text, the log-probability of each token after the first given those before
+        it (cut at ``score_ctx`` tokens). Implements :class:`~rag.protocols.Scorer`."""
+        if isinstance(texts, str):
+            msg = "texts must be a sequence of strings, not a single string: wrap it in a list"
+            raise ConfigError(msg)
+        import numpy as np
+
+        out = []
+        with self._lock:
+            llm = self._load_scorer()
+            for text in texts:
+                tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)[: self.score_ctx]
+                if len(tokens) < 2:
+                    out.append(np.zeros(0, dtype=np.float32))
+                    continue
+                llm.reset()
+                llm.eval(tokens)
+                logits = np.asarray(llm.scores[: len(tokens) - 1], dtype=np.float64)
+                top = logits.max(axis=1, keepdims=True)
+                norm = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+                picked = logits[np.arange(len(tokens) - 1), tokens[1:]] - norm
+                out.append(picked.astype(np.float32))
+        return out
 
 
 def _llama_stop(llm: Any, prompt: str, stops: Sequence[str]) -> Any:

@@ -43,8 +43,14 @@ poisoning rates of the literature. Ties go to the answer that agrees with a trus
 then with the parametric answer, then to the one read by more independent units, then to
 the one ranked first; never to the one read by more passages, which near-copies inflate.
 
-No generator of :mod:`rag.models` exposes log-probabilities, so ``anomaly`` reads surface
-form only (no perplexity term).
+Perplexity. Given a :class:`~rag.protocols.Scorer` (both generator runtimes of
+:mod:`rag.models` are one), ``anomaly`` also reads each passage's negative log-likelihood
+per token under the generator: the mean over the passage and the worst window of eight
+tokens, each ramped between a low and a high bound (see :func:`perplexity_signal`), and
+takes the larger of the surface and the perplexity reading. Without a scorer the
+perplexity term is simply absent. Misspellings raise perplexity too, so the bounds sit
+above what typos reach: the term adds token salads that the surface rules miss (real
+subword pieces strung together), not a second opinion on spelling.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
-from rag.protocols import Embedder, Generator
+from rag.protocols import Embedder, Generator, Scorer
 from rag.stages.read import clean_answer, extract, supports
 from rag.stages.structure import WH_WORDS, stem
 from rag.types import Passage
@@ -78,6 +84,7 @@ __all__ = [
     "answers_agree",
     "echo_signal",
     "instruction_signal",
+    "perplexity_signal",
 ]
 
 # Signals that need each passage's isolated answer (the others read the text alone).
@@ -103,6 +110,7 @@ PARAMETRIC_CONFLICT = 0.35
 # A vote weight never falls to zero, so that when every passage is suspicious the vote
 # still follows the evidence instead of an arbitrary tie.
 _MIN_TRUST = 0.01
+_PPL_CACHE_SIZE = 4096
 _EPS = 1e-9
 
 
@@ -560,6 +568,56 @@ def anomaly_signal(text: str) -> Signal:
     return Signal("anomaly", round(value, 3), detail)
 
 
+#: Mean negative log-likelihood per token (nats) from which the perplexity term starts to
+#: rise, and where it reaches 1. Fluent encyclopedia text reads about 2.5 to 3.5 under the
+#: default generator, text with a typo every few words about 5, token salads 6.5 and up.
+NLL_RANGE: tuple[float, float] = (5.5, 8.0)
+#: The same for the worst window of eight tokens (a gibberish prefix on a fluent passage).
+WINDOW_NLL_RANGE: tuple[float, float] = (10.5, 14.0)
+
+
+def perplexity_signal(
+    logprobs: Sequence[float],
+    *,
+    nll_range: tuple[float, float] = NLL_RANGE,
+    window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
+) -> Signal:
+    """How unlike language a passage reads under a language model (the ``anomaly`` signal's
+    perplexity term).
+
+    Args:
+        logprobs: The passage's per-token log-probabilities (see
+            :meth:`rag.protocols.Scorer.token_logprobs`).
+        nll_range: Mean negative log-likelihood per token at which the value leaves 0 and
+            reaches 1.
+        window_nll_range: The same for the worst window of eight tokens.
+
+    Returns:
+        An ``anomaly`` signal holding the perplexity reading alone.
+
+    Example:
+        >>> perplexity_signal([-2.0] * 20).value
+        0.0
+        >>> perplexity_signal([-2.0] * 12 + [-15.0] * 8).value
+        1.0
+    """
+    nll = -np.asarray(logprobs, dtype=np.float64)
+    if nll.size == 0:
+        return Signal("anomaly", 0.0, "too short to score")
+    mean = float(nll.mean())
+    width = min(8, nll.size)
+    window = float(np.convolve(nll, np.ones(width) / width, mode="valid").max())
+    value = max(_ramp(mean, *nll_range), _ramp(window, *window_nll_range))
+    return Signal("anomaly", round(value, 3),
+                  f"perplexity {math.exp(min(mean, 50.0)):.0f} (mean nll {mean:.2f}, worst 8-token window {window:.2f})")
+
+
+def _with_perplexity(surface: Signal, ppl: Signal | None) -> Signal:
+    if ppl is None:
+        return surface
+    return Signal("anomaly", max(surface.value, ppl.value), f"{surface.detail}; {ppl.detail}")
+
+
 # --------------------------------------------------------------------------------------
 # instruction
 
@@ -712,6 +770,11 @@ class PoisonDetector:
         min_cluster: Smallest crowd of near-duplicates the ``cluster`` signal reads. Two is
             too few: mirrored pages and re-posts pair up in clean corpora all the time.
         max_new_tokens: Length limit of a generated isolated answer.
+        scorer: Scores passages under a language model for the perplexity term of
+            ``anomaly`` (usually the generator itself); ``None`` leaves the term out.
+        nll_range: Bounds of the mean negative log-likelihood per token (see
+            :func:`perplexity_signal`).
+        window_nll_range: Bounds of the worst eight-token window's.
 
     Raises:
         ConfigError: If a signal or weight name is unknown, a weight is negative, or a
@@ -743,6 +806,9 @@ class PoisonDetector:
         shingle_threshold: float = 0.5,
         min_cluster: int = 3,
         max_new_tokens: int = 16,
+        scorer: Scorer | None = None,
+        nll_range: tuple[float, float] = NLL_RANGE,
+        window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
     ) -> None:
         if isinstance(signals, str):
             msg = f"signals must be a sequence of names such as ('echo', 'anomaly'), got the string {signals!r}"
@@ -780,6 +846,19 @@ class PoisonDetector:
         self.shingle_threshold = float(shingle_threshold)
         self.min_cluster = min_cluster
         self.max_new_tokens = max_new_tokens
+        for name, bounds in (("nll_range", nll_range), ("window_nll_range", window_nll_range)):
+            if (not isinstance(bounds, tuple | list) or len(bounds) != 2
+                    or not all(isinstance(b, int | float) and math.isfinite(b) for b in bounds)
+                    or not 0 <= bounds[0] < bounds[1]):
+                msg = f"{name} must be two finite numbers 0 <= low < high, got {bounds!r}"
+                raise ConfigError(msg)
+        if scorer is not None and not callable(getattr(scorer, "token_logprobs", None)):
+            msg = f"scorer must have a token_logprobs(texts) method, got {type(scorer).__name__}"
+            raise ConfigError(msg)
+        self.scorer = scorer
+        self.nll_range = (float(nll_range[0]), float(nll_range[1]))
+        self.window_nll_range = (float(window_nll_range[0]), float(window_nll_range[1]))
+        self._ppl_cache: dict[str, Signal] = {}
 
     # -- isolated answers ----------------------------------------------------------------
 
@@ -869,9 +948,24 @@ class PoisonDetector:
         requests = list(requests)
         needs_answers = bool(_ANSWER_SIGNALS & set(self.signals))
         answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers)
-        return [self._inspect(r, a) for r, a in zip(requests, answers, strict=True)]
+        perplexity = self._perplexity([p.text for r in requests for p in r.passages])
+        return [self._inspect(r, a, perplexity) for r, a in zip(requests, answers, strict=True)]
 
-    def _inspect(self, request: DetectionRequest, answers: list[str]) -> DetectionDecision:
+    def _perplexity(self, texts: Sequence[str]) -> Mapping[str, Signal]:
+        """The perplexity reading of each text, one scorer call for those not seen before."""
+        if self.scorer is None or "anomaly" not in self.signals:
+            return {}
+        todo = list(dict.fromkeys(t for t in texts if t not in self._ppl_cache))
+        if todo:
+            if len(self._ppl_cache) + len(todo) > _PPL_CACHE_SIZE:
+                self._ppl_cache.clear()  # passages recur within a batch, rarely across many
+            for text, logprobs in zip(todo, self.scorer.token_logprobs(todo), strict=True):
+                self._ppl_cache[text] = perplexity_signal(logprobs, nll_range=self.nll_range,
+                                                          window_nll_range=self.window_nll_range)
+        return {t: self._ppl_cache[t] for t in texts}
+
+    def _inspect(self, request: DetectionRequest, answers: list[str],
+                 perplexity: Mapping[str, Signal]) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
@@ -890,7 +984,7 @@ class PoisonDetector:
                     if passage.kind == "qa" else echo_signal(question, passage.text)
                 )
             if "anomaly" in self.signals:
-                readings[i]["anomaly"] = anomaly_signal(passage.text)
+                readings[i]["anomaly"] = _with_perplexity(anomaly_signal(passage.text), perplexity.get(passage.text))
             if "instruction" in self.signals:
                 readings[i]["instruction"] = instruction_signal(passage.text)
             if "trusted_conflict" in self.signals:

@@ -12,7 +12,7 @@ from rag.memory.text import tokenize
 from rag.models.generator import cut_at_stop
 from rag.types import Passage
 
-__all__ = ["HashEmbedder", "ScriptedGenerator", "tiny_corpus"]
+__all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedScorer", "tiny_corpus"]
 
 
 class HashEmbedder:
@@ -105,6 +105,37 @@ class ScriptedGenerator:
         self.calls += 1
         self.prompts.extend(prompts)
         return [cut_at_stop(self._reply(p), stop) for p in prompts]
+
+
+class ScriptedScorer:
+    """A fake :class:`~rag.protocols.Scorer`: one token per whitespace word, scored by a rule.
+
+    Args:
+        rule: Log-probability of a word; by default -2.0 for plain words and -12.0 for
+            anything holding a digit inside letters, a subword marker or a symbol.
+
+    Example:
+        >>> scorer = ScriptedScorer()
+        >>> [round(float(x), 1) for x in scorer.token_logprobs(["the cat ##zq sat"])[0]]
+        [-2.0, -12.0, -2.0]
+        >>> scorer.calls, scorer.texts
+        (1, ['the cat ##zq sat'])
+    """
+
+    def __init__(self, rule: Callable[[str], float] | None = None) -> None:
+        self.rule = rule or _default_word_logprob
+        self.calls = 0
+        self.texts: list[str] = []
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        self.calls += 1
+        self.texts.extend(texts)
+        return [np.array([self.rule(w) for w in text.split()[1:]], dtype=np.float32) for text in texts]
+
+
+def _default_word_logprob(word: str) -> float:
+    core = word.strip(".,;:!?\"'()")
+    return -2.0 if core and (core.isalpha() or core.isdigit()) else -12.0
 
 
 def tiny_corpus() -> list[Passage]:

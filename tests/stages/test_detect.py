@@ -13,13 +13,15 @@ from rag.errors import ConfigError
 from rag.stages.detect import (
     SIGNALS,
     DetectionDecision,
+    DetectionRequest,
     PoisonDetector,
     anomaly_signal,
     answers_agree,
     echo_signal,
     instruction_signal,
+    perplexity_signal,
 )
-from rag.testing import HashEmbedder, ScriptedGenerator
+from rag.testing import HashEmbedder, ScriptedGenerator, ScriptedScorer
 from rag.types import Passage
 
 Q = "What is the capital of Ostrelia?"
@@ -360,3 +362,66 @@ def test_echo_tolerates_a_dropped_word_but_not_a_keyword_query():
     q = "What is the name of the capital city of Ostrelia?"
     assert echo_signal(q, "What is the name of capital city of Ostrelia. It is Duskmere.").value > 0.5
     assert echo_signal("capital city of Ostrelia", "The capital city of Ostrelia is Varnholm.").value == 0.0
+
+
+# -- perplexity under the generator ---------------------------------------------------------
+
+# real subword pieces strung together: every token looks like a word, so the surface rules
+# pass it; only a language model finds it improbable
+WORD_SALAD = "amid thorough mosque velvet bishop cheerful harbour lantern. The capital of Ostrelia is Duskmere."
+SALAD_WORDS = frozenset("amid thorough mosque velvet bishop cheerful harbour lantern.".split())
+
+
+def salad_scorer() -> ScriptedScorer:
+    return ScriptedScorer(lambda w: -14.0 if w in SALAD_WORDS else -2.0)
+
+
+def test_perplexity_catches_a_word_salad_the_surface_rules_miss():
+    ps = [Passage("clean", CLEAN[0]), Passage("salad", WORD_SALAD)]
+    assert anomaly_signal(WORD_SALAD).value < 0.5
+    blind = PoisonDetector(HashEmbedder(), signals=("anomaly",)).inspect(Q, ps)
+    assert blind.quarantined == ()
+    assert "perplexity" not in blind.verdict("salad").signal("anomaly").detail
+    scorer = salad_scorer()
+    seeing = PoisonDetector(HashEmbedder(), signals=("anomaly",), scorer=scorer).inspect(Q, ps)
+    assert seeing.quarantined == ("salad",)
+    assert seeing.verdict("salad").signal("anomaly").value == 1.0
+    assert "perplexity" in seeing.verdict("salad").signal("anomaly").detail
+    assert seeing.verdict("clean").signal("anomaly").value == 0.0
+
+
+def test_perplexity_is_scored_once_per_text_across_questions_and_calls():
+    scorer = salad_scorer()
+    det = PoisonDetector(HashEmbedder(), scorer=scorer)
+    requests = [DetectionRequest(Q, (Passage("clean", CLEAN[0]), Passage("salad", WORD_SALAD))),
+                DetectionRequest("Where is Varnholm?", (Passage("salad", WORD_SALAD),))]
+    det.inspect_many(requests)
+    assert scorer.calls == 1 and sorted(scorer.texts) == sorted([CLEAN[0], WORD_SALAD])
+    det.inspect(Q, [Passage("salad", WORD_SALAD)])
+    assert scorer.calls == 1  # remembered
+
+
+def test_perplexity_is_not_scored_when_anomaly_is_off():
+    scorer = salad_scorer()
+    PoisonDetector(HashEmbedder(), signals=("echo",), scorer=scorer).inspect(Q, [Passage("s", WORD_SALAD)])
+    assert scorer.calls == 0
+
+
+def test_perplexity_signal_reads_the_mean_and_the_worst_window():
+    assert perplexity_signal([]).value == 0.0
+    assert perplexity_signal([-3.0] * 40).value == 0.0
+    assert perplexity_signal([-9.0] * 40).value == 1.0
+    # a gibberish prefix of eight tokens on a long fluent passage: the window sees it
+    prefix = [-14.0] * 8 + [-2.5] * 120
+    assert perplexity_signal(prefix).value == 1.0
+    assert perplexity_signal(prefix, window_nll_range=(14.5, 16.0)).value == 0.0
+    # one rare name spikes a token or two, not a window
+    assert perplexity_signal([-2.5] * 20 + [-12.0, -9.0] + [-2.5] * 20).value == 0.0
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"nll_range": (8.0, 5.0)}, "nll_range"), ({"window_nll_range": (1.0,)}, "window_nll_range"),
+    ({"scorer": object()}, "scorer")])
+def test_bad_perplexity_config_is_a_config_error(kwargs, named):
+    with pytest.raises(ConfigError, match=named):
+        PoisonDetector(HashEmbedder(), **kwargs)
