@@ -76,7 +76,11 @@ class IndexBatch:
 
 @runtime_checkable
 class RetrievalIndex(Protocol):
-    """The seam between the store and a search engine."""
+    """The seam between the store and a search engine.
+
+    An index may also have a ``close()`` method (to release a client, a connection or a
+    folder lock); :meth:`Store.close <rag.memory.store.Store.close>` calls it.
+    """
 
     def open(self, meta: IndexMeta, *, upto: int) -> int:
         """Load the persisted state; return the change sequence number it reflects.

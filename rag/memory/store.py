@@ -513,11 +513,15 @@ class Store:
             self._saved_seq = self._applied_seq
 
     def close(self) -> None:
-        """Save the index snapshot if it is behind, and close the database."""
+        """Save the index snapshot if it is behind, close the database, and close the
+        index if it has a ``close`` method (a client holding a connection or a lock)."""
         with self._lock:
             if self._index_open or self._wrote:
                 self.save_indexes()
             self._db.close()
+            close_index = getattr(self.index, "close", None)
+            if callable(close_index):
+                close_index()
 
     def __enter__(self) -> Store:
         return self

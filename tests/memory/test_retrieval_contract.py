@@ -21,7 +21,15 @@ def _local(tmp_path):
     return LocalIndex()
 
 
-BACKENDS = {"local": _local}
+def _qdrant(tmp_path):
+    # Local mode on disk: the same folder reopens the same collection.
+    pytest.importorskip("qdrant_client")
+    from rag.integrations.qdrant import QdrantIndex
+
+    return QdrantIndex(path=tmp_path / "qdrant")
+
+
+BACKENDS = {"local": _local, "qdrant": _qdrant}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
