@@ -32,6 +32,15 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="generator runtime; auto takes llama.cpp when installed")
 
 
+def _add_backend_args(parser: argparse.ArgumentParser, *, recorded: bool) -> None:
+    then = "; recorded in the store, so later commands use it" if recorded else " (overrides the store's record)"
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--qdrant-url", default=None, metavar="URL",
+                       help=f"keep the retrieval index in a Qdrant server or cluster (API key: QDRANT_API_KEY){then}")
+    group.add_argument("--qdrant-path", type=Path, default=None, metavar="DIR",
+                       help=f"keep the retrieval index in Qdrant local mode in DIR{then}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
@@ -47,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=200, help="words per chunk of long documents")
     p.add_argument("--chunk-overlap", type=int, default=40, help="words shared by adjacent chunks")
     p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    p.add_argument("--workers", type=int, default=1,
+                   help="embed over N Ray workers when N > 1 (pip install 'rag-conflicts[ray]'; RAY_ADDRESS "
+                        "joins a cluster)")
+    _add_backend_args(p, recorded=True)
 
     p = sub.add_parser("ask", help="answer a question from a store")
     p.add_argument("question")
@@ -58,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages retrieved")
     p.add_argument("--json", action="store_true", help="print the answer as a JSON object")
     _add_model_args(p)
+    _add_backend_args(p, recorded=False)
 
     _add_edit_parser(sub)
 
@@ -157,11 +171,14 @@ def _configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def _open_store(path: Path) -> Any:
+def _open_store(path: Path, args: argparse.Namespace | None = None) -> Any:
+    from rag.integrations.qdrant import index_for_store
     from rag.memory.store import Store
     from rag.models import load_embedder
 
-    return Store(path, load_embedder(Store.embedder_of(path)), create=False)
+    embedder = load_embedder(Store.embedder_of(path))
+    index = index_for_store(path, url=getattr(args, "qdrant_url", None), path=getattr(args, "qdrant_path", None))
+    return Store(path, embedder, create=False, index=index)
 
 
 def _generator(args: argparse.Namespace) -> Any:
@@ -184,10 +201,21 @@ def cmd_index(args: argparse.Namespace, out: Any) -> int:
         embedder = load_embedder(built_with)
     else:
         embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
-    with Store(args.store, embedder) as store:
-        report = store.ingest(args.corpus, strict=args.strict, chunker=chunker,
-                              show_progress=None if not args.quiet else False)
+    from rag.integrations.qdrant import index_for_store, record_backend
+
+    index = index_for_store(args.store, url=args.qdrant_url, path=args.qdrant_path)
+    with Store(args.store, embedder, index=index) as store:
+        progress = None if not args.quiet else False
+        if args.workers > 1:
+            from rag.integrations.ray import ray_ingest
+
+            report = ray_ingest(store, args.corpus, num_workers=args.workers, strict=args.strict,
+                                chunker=chunker, show_progress=progress)
+        else:
+            report = store.ingest(args.corpus, strict=args.strict, chunker=chunker, show_progress=progress)
         total = len(store)
+    if args.qdrant_url or args.qdrant_path:
+        record_backend(args.store, url=args.qdrant_url, path=args.qdrant_path)
     if args.json:
         out.write(json.dumps(dict(report.to_dict(), store=str(args.store), total=total)) + "\n")
     else:
@@ -205,7 +233,7 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
     from rag.pipeline import Pipeline, PipelineConfig
     from rag.types import Query
 
-    store = _open_store(args.store)
+    store = _open_store(args.store, args)
     with store:
         pipeline = Pipeline(store, _generator(args), PipelineConfig(k=args.k, abstain=args.abstain))
         answer = pipeline.ask(Query(args.question, user_facts=tuple(args.user_fact), namespace=args.namespace))
