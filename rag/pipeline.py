@@ -256,6 +256,7 @@ class Pipeline:
             w.trace.append(StageRecord(f"hop {i + 1}", answer.source, 0.0,
                                        {"question": question, "answer": answer.text, "citations": list(answer.citations)}))
             flags.extend(answer.flags)
+            w.trace.extend(r for r in answer.trace if r.stage == "detect")  # what each hop quarantined
             if answer.abstained:
                 return Answer("", "none", tuple(citations), flags=tuple(flags), trace=tuple(w.trace),
                               question=q.question)
