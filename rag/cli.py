@@ -116,11 +116,107 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
     _add_model_args(p)
 
+    _add_poisoning_parsers(sub, evs)
+
     p = sub.add_parser("demo", help="build the demo store and answer questions, before and after an edit")
     p.add_argument("--corpus", type=Path, default=None, help="demo corpus folder (default corpora/demo)")
     p.add_argument("--store", type=Path, default=Path("indexes") / "demo", help="store folder")
     _add_model_args(p)
     return parser
+
+
+def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
+    p = evs.add_parser("poisoning", help="attack success, accuracy and detector quality under corpus poisoning")
+    p.add_argument("--targets", required=True, type=Path,
+                   help="PoisonedRAG target JSON (question, correct answer, incorrect answer, adv_texts)")
+    p.add_argument("--gold", required=True, type=Path, help="gold passages, one per line, in target order")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--ratios", default="1,2,4,6", help="poisons per gold passage, comma-separated (default 1,2,4,6)")
+    p.add_argument("--attacks", default="blackbox,paraphrase,token", help="comma-separated attacks")
+    p.add_argument("--configs", default="all", help="comma-separated configurations (default all)")
+    p.add_argument("--innocence", default="typos,world_changed,memory_edit",
+                   help="comma-separated innocence sets for false positives ('' for none)")
+    p.add_argument("--corpus", type=Path, default=None, help="optional distractor corpus to add to the store")
+    p.add_argument("--limit", type=int, default=None, help="first N targets only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
+    _add_model_args(p)
+
+    p = sub.add_parser("attack", help="inject poison passages into a store (or remove them again)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
+    p.add_argument("--targets", type=Path, help="PoisonedRAG target JSON")
+    p.add_argument("--gold", type=Path, default=None, help="also add these gold passages (one per line)")
+    p.add_argument("--ratio", type=int, default=5, help="poisons per target (default 5)")
+    p.add_argument("--attack", default="blackbox", choices=["blackbox", "paraphrase", "token"])
+    p.add_argument("--limit", type=int, default=None, help="first N targets only")
+    p.add_argument("--embedder", default=None, help="embedder of a new store (default all-minilm-l6-v2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the token attack")
+    p.add_argument("--remove", action="store_true", help="remove every passage injected so far")
+    p.add_argument("--json", action="store_true", help="print the injected ids as JSON")
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _eval_poisoning(args: argparse.Namespace, out: Any) -> int:
+    from rag.evaluation.poisoning import CONFIGS, run_poisoning_eval
+    from rag.models import DEFAULT_EMBEDDER, load_embedder
+
+    try:
+        ratios = [int(r) for r in _split(args.ratios)]
+    except ValueError:
+        msg = f"--ratios must be comma-separated integers such as 1,2,4,6, got {args.ratios!r}"
+        raise ConfigError(msg) from None
+    configs = list(CONFIGS) if args.configs == "all" else _split(args.configs)
+    rows = run_poisoning_eval(
+        args.targets, args.gold, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
+        generator=_generator(args), ratios=ratios, attacks=_split(args.attacks), configs=configs,
+        innocence=_split(args.innocence), limit=args.limit, corpus=args.corpus, seed=args.seed,
+        overwrite=args.overwrite, show_progress=not args.quiet)
+    out.write("| config | attack | ratio | asr | accuracy | detector_f1 | false_positive_rate |\n"
+              "|---|---|---|---|---|---|---|\n")
+    for r in rows:
+        cells = [r.get(c) for c in ("asr", "accuracy", "detector_f1", "false_positive_rate")]
+        out.write(f"| {r['config']} | {r['attack']} | {r['ratio']} | "
+                  + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |\n")
+    out.write(f"run folder: {args.out}\n")
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace, out: Any) -> int:
+    from rag.evaluation.attacks import TokenAttack, inject, load_targets, poison_passages, remove_injected
+    from rag.memory.store import DB_NAME, Store
+    from rag.models import DEFAULT_EMBEDDER, load_embedder
+    from rag.types import Passage
+
+    if args.remove:
+        with _open_store(args.store) as store:
+            removed = remove_injected(store)
+        out.write(json.dumps({"removed": removed}) + "\n" if args.json else f"removed {removed} injected passages\n")
+        return 0
+    if args.targets is None:
+        msg = "rag attack needs --targets FILE (or --remove)"
+        raise ConfigError(msg)
+    if args.ratio < 1:
+        msg = f"--ratio must be a positive integer, got {args.ratio}"
+        raise ConfigError(msg)
+    targets = load_targets(args.targets, args.gold, args.limit)
+    name = Store.embedder_of(args.store) if (args.store / DB_NAME).exists() else args.embedder or DEFAULT_EMBEDDER
+    with Store(args.store, load_embedder(name)) as store:
+        if args.gold is not None:
+            store.add_passages([Passage(f"gold:{t.id}", t.gold, metadata={"target": t.id}) for t in targets],
+                               show_progress=False)
+        token = TokenAttack(store.embedder, seed=args.seed) if args.attack == "token" else None
+        ids = inject(store, poison_passages(targets, args.attack, args.ratio, token_attack=token))
+        store.save_indexes()
+    if args.json:
+        out.write(json.dumps({"attack": args.attack, "ratio": args.ratio, "ids": ids}) + "\n")
+    else:
+        out.write(f"injected {len(ids)} {args.attack} poison passages ({args.ratio} per target, "
+                  f"{len(targets)} targets) into {args.store}; undo with `rag attack --store {args.store} --remove`\n")
+    return 0
 
 
 def _add_edit_parser(sub: Any) -> None:
@@ -310,6 +406,8 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
 
     if args.evaluation == "qa":
         return _eval_qa(args, out)
+    if args.evaluation == "poisoning":
+        return _eval_poisoning(args, out)
     embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
     if args.evaluation == "preference":
         from rag.demo import DEMO_CORPUS
@@ -349,7 +447,8 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "eval": cmd_eval, "demo": cmd_demo}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "eval": cmd_eval, "demo": cmd_demo,
+            "attack": cmd_attack}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
