@@ -138,6 +138,8 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
                    help="comma-separated innocence sets for false positives ('' for none)")
     p.add_argument("--corpus", type=Path, default=None, help="optional distractor corpus to add to the store")
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
+    p.add_argument("--perplexity", action="store_true",
+                   help="add the generator's perplexity to the anomaly signal (costly with large vocabularies)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
@@ -174,7 +176,7 @@ def _eval_poisoning(args: argparse.Namespace, out: Any) -> int:
         args.targets, args.gold, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
         generator=_generator(args), ratios=ratios, attacks=_split(args.attacks), configs=configs,
         innocence=_split(args.innocence), limit=args.limit, corpus=args.corpus, seed=args.seed,
-        overwrite=args.overwrite, show_progress=not args.quiet)
+        perplexity=args.perplexity, overwrite=args.overwrite, show_progress=not args.quiet)
     out.write("| config | attack | ratio | asr | accuracy | detector_f1 | false_positive_rate |\n"
               "|---|---|---|---|---|---|---|\n")
     for r in rows:

@@ -76,6 +76,10 @@ class PipelineConfig:
         detect: Quarantine corpus passages the poisoned-context detector flags.
         detect_signals: The detector's signals (see :data:`rag.stages.detect.SIGNALS`).
         detect_threshold: Combined score from which a passage is quarantined.
+        detect_perplexity: Add perplexity under the generator to the ``anomaly`` signal,
+            when the generator can score text (:class:`~rag.protocols.Scorer`). Off by
+            default: with gemma-3-270m's 262k-token vocabulary, scoring every position of
+            a passage costs several times what answering the question does.
         on_poisoned: When the detector quarantined every corpus passage and neither user
             nor memory answers: ``fallback`` (the parametric answer, if ``parametric``
             allows one) or ``abstain``.
@@ -98,6 +102,7 @@ class PipelineConfig:
     detect: bool = True
     detect_signals: tuple[str, ...] = SIGNALS
     detect_threshold: float = 0.5
+    detect_perplexity: bool = False
     on_poisoned: str = "fallback"
 
     def __post_init__(self) -> None:
@@ -142,8 +147,9 @@ class Pipeline:
         generator: Any :class:`~rag.protocols.Generator`.
         config: Stage settings.
         rewriter: Query rewriter (default :class:`~rag.stages.rewrite.RuleRewriter`).
-        detector: Poisoned-context detector; by default one built from ``config``, reading
-            perplexity with the generator when it has ``token_logprobs``.
+        detector: Poisoned-context detector; by default one built from ``config`` (reading
+            perplexity with the generator when ``detect_perplexity`` is on and it has
+            ``token_logprobs``).
         cache_size: Answers kept by the cache.
 
     Example:
@@ -180,7 +186,7 @@ class Pipeline:
         self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
         self.detector = detector
         if detector is None and self.config.detect:
-            scorer = generator if isinstance(generator, Scorer) else None
+            scorer = generator if self.config.detect_perplexity and isinstance(generator, Scorer) else None
             self.detector = PoisonDetector(store.embedder, generator=generator, signals=self.config.detect_signals,
                                            threshold=self.config.detect_threshold, scorer=scorer)
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()

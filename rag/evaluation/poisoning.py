@@ -183,10 +183,16 @@ def run_poisoning_eval(
     corpus: str | Path | None = None,
     seed: int = 0,
     batch_size: int = 32,
+    perplexity: bool = False,
+    latency_questions: int = 10,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Run the experiments and write the run folder; returns the metrics rows.
+
+    ``perplexity`` adds the generator's perplexity to the ``anomaly`` signal (when the
+    generator can score text). Latency is measured on the first ``latency_questions``
+    clean questions, with cold caches.
 
     Raises:
         ConfigError: An unknown attack, configuration or innocence set, or a ratio < 1.
@@ -207,7 +213,7 @@ def run_poisoning_eval(
         msg = f"every target needs a gold passage; {gold} has empty lines"
         raise ConfigError(msg)
     memo = MemoGenerator(generator)
-    scorer = MemoScorer(generator) if isinstance(generator, Scorer) else None
+    scorer = MemoScorer(generator) if perplexity and isinstance(generator, Scorer) else None
     run_config = {"targets": str(targets), "gold": str(gold), "corpus": str(corpus) if corpus else None,
                   "limit": limit, "n_targets": len(items), "ratios": list(ratios), "attacks": list(attacks),
                   "configs": list(configs), "innocence": list(innocence), "perplexity": scorer is not None,
@@ -225,6 +231,7 @@ def run_poisoning_eval(
         correct = tuple(t.correct for t in items)
         incorrect = tuple(t.incorrect for t in items)
         harness = _Harness(store, memo, scorer, generator, configs, batch_size, show_progress, writer, rows)
+        harness.latency_questions = latency_questions
 
         # clean retrieval: accuracy, false positives and (cold) latency
         ids = tuple(t.id for t in items)
@@ -257,19 +264,23 @@ class _Harness:
         self.store, self.memo, self.scorer, self.raw = store, memo, scorer, raw
         self.configs, self.batch_size, self.show = configs, batch_size, show
         self.writer, self.rows = writer, rows
+        self.latency_questions = 10
 
     def pipeline(self, config: PipelineConfig, memo: MemoGenerator, scorer: MemoScorer | None) -> Pipeline:
         detector = None
         if config.detect:
             detector = PoisonDetector(self.store.embedder, generator=memo, signals=config.detect_signals,
-                                      threshold=config.detect_threshold, scorer=scorer)
+                                      threshold=config.detect_threshold,
+                                      scorer=scorer)
         return Pipeline(self.store, memo, config, detector=detector)
 
-    def answer(self, pipe: Pipeline, questions: Sequence[str], desc: str) -> tuple[list[Answer], list[float]]:
+    def answer(self, pipe: Pipeline, questions: Sequence[str], desc: str,
+               batch_size: int | None = None) -> tuple[list[Answer], list[float]]:
         answers, latencies = [], []
-        for i in tqdm(range(0, len(questions), self.batch_size), desc=desc, disable=not self.show, leave=False):
+        size = batch_size or self.batch_size
+        for i in tqdm(range(0, len(questions), size), desc=desc, disable=not self.show, leave=False):
             t = time.perf_counter()
-            batch = pipe.answer_many(questions[i : i + self.batch_size])
+            batch = pipe.answer_many(questions[i : i + size])
             per = (time.perf_counter() - t) * 1000 / max(1, len(batch))
             answers.extend(batch)
             latencies.extend([per] * len(batch))
@@ -281,19 +292,20 @@ class _Harness:
             config = CONFIGS[name]
             if overrides:
                 config = replace(config, **overrides)
+            latencies = None
             if cold_latency and name in LATENCY_CONFIGS:
                 # fresh caches: the latency includes every generator call the config makes
                 memo = MemoGenerator(self.raw)
                 scorer = MemoScorer(self.raw) if self.scorer is not None else None  # type: ignore[arg-type]
-            else:
-                memo, scorer = self.memo, self.scorer
-            answers, latencies = self.answer(self.pipeline(config, memo, scorer), cond.questions,
-                                             f"{name} {cond.attack} x{cond.ratio}")
-            if memo is not self.memo:
+                _, latencies = self.answer(self.pipeline(config, memo, scorer),
+                                           cond.questions[: self.latency_questions], f"{name} latency",
+                                           batch_size=1)
                 self.memo.memo.update(memo.memo)
                 if scorer is not None and self.scorer is not None:
                     self.scorer.memo.update(scorer.memo)
-            self.record(name, config, cond, answers, latencies if cold_latency and name in LATENCY_CONFIGS else None)
+            answers, _ = self.answer(self.pipeline(config, self.memo, self.scorer), cond.questions,
+                                     f"{name} {cond.attack} x{cond.ratio}")
+            self.record(name, config, cond, answers, latencies)
 
     def record(self, name: str, config: PipelineConfig, cond: _Condition, answers: Sequence[Answer],
                latencies: Sequence[float] | None) -> None:

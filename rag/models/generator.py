@@ -254,7 +254,7 @@ class TransformersGenerator:
         self._load()
         return len(self._tokenizer(text)["input_ids"])
 
-    def token_logprobs(self, texts: Sequence[str], *, max_tokens: int = 256) -> list[Any]:
+    def token_logprobs(self, texts: Sequence[str], *, max_tokens: int = 96) -> list[Any]:
         """Per text, the log-probability of each token after the first given those before
         it (plain text, no chat template; cut at ``max_tokens``). Implements
         :class:`~rag.protocols.Scorer`, which the poison detector reads perplexity with."""
@@ -330,7 +330,7 @@ class LlamaCppGenerator:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         chat: bool | None = None,
-        score_ctx: int = 256,
+        score_ctx: int = 96,
     ) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             msg = "the llama.cpp runtime needs `pip install llama-cpp-python`"

@@ -764,7 +764,13 @@ class PoisonDetector:
         weights: Weight of each signal in the combined score, overriding
             :data:`DEFAULT_WEIGHTS` for the names given.
         threshold: Score from which a passage is poisoned, in [0, 1].
-        duplicate_threshold: Embedding cosine from which two passages are near-duplicates.
+        duplicate_threshold: Embedding cosine from which two passages that read the same
+            answer count as one unit (share one vote). 0.8 with all-MiniLM-L6-v2: on a
+            calibration split of PoisonedRAG's NQ targets (targets 50-79, not the ones
+            evaluated first), crafted poisons of one target have pairwise cosines of
+            0.70 / 0.83 / 0.97 (5th / 50th / 95th percentile) while poison and gold passage
+            have 0.44 / 0.58 / 0.79; Jaccard overlap of word 3-grams stays near 0.05, so
+            paraphrased poisons are near-duplicates in meaning only.
         shingle_threshold: Jaccard overlap of word 3-grams from which two passages are
             near-duplicates (catches copies whose embeddings drift apart).
         min_cluster: Smallest crowd of near-duplicates the ``cluster`` signal reads. Two is
@@ -802,10 +808,10 @@ class PoisonDetector:
         signals: Sequence[str] = SIGNALS,
         weights: Mapping[str, float] | None = None,
         threshold: float = 0.5,
-        duplicate_threshold: float = 0.9,
+        duplicate_threshold: float = 0.8,
         shingle_threshold: float = 0.5,
         min_cluster: int = 3,
-        max_new_tokens: int = 16,
+        max_new_tokens: int = 8,
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
         window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
