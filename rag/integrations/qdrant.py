@@ -80,7 +80,7 @@ def term_id(term: str) -> int:
 class QdrantIndex:
     """A Qdrant collection as a store's retrieval index (dense + BM25 sparse, RRF-fused).
 
-    Exactly one of ``url``, ``path``, ``location`` or ``client`` says where Qdrant is; with
+    At most one of ``url``, ``path``, ``location`` or ``client`` says where Qdrant is; with
     none, the index runs Qdrant's local mode in the store's ``index/qdrant`` folder.
 
     Args:
@@ -98,7 +98,8 @@ class QdrantIndex:
         b: BM25 length normalisation.
         rrf_k: Constant of reciprocal rank fusion; ``None`` uses Qdrant's own
             (``FusionQuery(RRF)``, every server since 1.10); a number sends a parametrised
-            RRF query (servers from 1.16; 60 matches :class:`~rag.memory.index.LocalIndex`).
+            RRF query (servers from 1.16). Qdrant counts ranks from 0, so 59 is the fusion
+            of :class:`~rag.memory.index.LocalIndex` (k = 60, ranks from 1).
         batch_size: Points per upsert request.
 
     Example:
@@ -266,19 +267,19 @@ class QdrantIndex:
         stale = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
         applied = record.get("applied_seq")
         why = (f"it is stale ({stale})" if stale
-               else "its record is unreadable" if not isinstance(applied, int)
-               else "it is ahead of the database" if applied > upto
-               else "it was never persisted" if applied == 0 else None)
+               else "its record is unreadable" if not isinstance(applied, int) or isinstance(applied, bool)
+               else "it is ahead of the database" if applied > upto else None)
+        self._name = name
         if why is not None:
-            if applied == 0 and not stale:
-                logger.info("rebuilding the Qdrant collection %s: %s", name, why)
-            else:
-                logger.warning("rebuilding the Qdrant collection %s: %s", name, why)
+            logger.warning("rebuilding the Qdrant collection %s: %s", name, why)
             self._recreate(client, name, meta)
-            self._name = name
             return 0
         self._docs, self._length = int(record.get("bm25_docs", 0)), int(record.get("bm25_length", 0))
-        self._name = name
+        if applied == 0:
+            # Made by this store but not persisted yet: another process may be filling it
+            # right now (a server is shared), so it is not wiped; the store re-adds every
+            # live passage over it (upserts), and its search drops rows removed since.
+            logger.info("re-adding every passage to the Qdrant collection %s: it was never persisted", name)
         return applied
 
     def persist(self, meta: IndexMeta, applied_seq: int) -> None:

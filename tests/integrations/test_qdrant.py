@@ -125,14 +125,28 @@ def test_a_collection_that_does_not_match_is_rebuilt(tmp_path, caplog, other, up
     again.close()
 
 
-def test_a_collection_persisted_never_is_emptied(tmp_path):
+def test_a_collection_never_persisted_is_rebuilt_over_not_wiped(tmp_path):
+    # On a shared server another process may be filling it: it must not be wiped.
     index = QdrantIndex(path=tmp_path / "q")
     index.open(meta(), upto=0)
     index.add(batch([1, 2], TEXTS[:2]))
     index.close()  # crashed before persist: the points are there, the change seq is not
     again = QdrantIndex(path=tmp_path / "q")
-    assert again.open(meta(), upto=4) == 0 and len(again) == 0
+    assert again.open(meta(), upto=4) == 0 and len(again) == 2
     again.close()
+
+
+def test_a_store_that_crashed_before_persisting_recovers(tmp_path):
+    path = tmp_path / "s"
+    store = Store(path, HashEmbedder(), index=QdrantIndex(path=tmp_path / "q"))
+    store.add_passages(tiny_corpus())
+    store.sync()  # indexed, never persisted
+    store.remove(["t1"])  # in the database only
+    store.index.close()  # the process dies: no Store.close, no persist
+    with Store(path, HashEmbedder(), index=QdrantIndex(path=tmp_path / "q")) as again:
+        hits = again.search("capital of Veldoria", k=len(tiny_corpus()))
+        assert "t1" not in [h.passage.id for h in hits]
+        assert len(hits) == len(tiny_corpus()) - 1
 
 
 def test_a_foreign_collection_is_never_deleted(tmp_path):
@@ -273,3 +287,12 @@ def test_passages_keep_their_namespace_through_a_reopen(tmp_path):
     with Store(path, HashEmbedder(), index=QdrantIndex(path=tmp_path / "q")) as store:
         assert [h.passage.id for h in store.search("vault code", k=3, namespace="alice")] == ["a"]
         assert store.search("vault code", k=3, namespace="bob") == []
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import rag.integrations.qdrant as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 5 and result.failed == 0
