@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=200, help="words per chunk of long documents")
     p.add_argument("--chunk-overlap", type=int, default=40, help="words shared by adjacent chunks")
     p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="embed over N Ray workers when N > 1 (pip install 'rag-conflicts[ray]'; RAY_ADDRESS "
                         "joins a cluster)")
     _add_backend_args(p, recorded=True)
