@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store folder to build or reuse (default OUT/store; reused while corpus and embedder match)")
     p.add_argument("--limit", type=int, default=None, help="at most N questions, drawn with --seed")
     p.add_argument("--configs", default="all",
-                   help="comma-separated: plain_rag,full,rewriter_off,filter_off,trigger_off,arbiter_off (default all)")
+                   help="comma-separated: plain_rag,full,rewriter_off,filter_off,trigger_off,detector_off,"
+                        "arbiter_off (default all)")
     p.add_argument("-k", "--k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--split", default="test", help="qrels/SPLIT.tsv (default test)")
     p.add_argument("--batch-size", type=int, default=8, help="questions answered together")

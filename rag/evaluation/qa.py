@@ -82,14 +82,16 @@ from rag.types import Answer
 
 logger = logging.getLogger(__name__)
 
-#: The configurations compared, in table order: plain RAG as in the editing evaluation,
-#: the full pipeline, and the full pipeline with one stage switched off.
+#: The configurations compared, in table order: plain RAG (the generator reads the top
+#: passages, as in the editing evaluation, and no detector quarantines any), the full
+#: pipeline, and the full pipeline with one stage switched off.
 CONFIGS: dict[str, PipelineConfig] = {
-    "plain_rag": EDITING_CONFIGS["plain_rag"],
+    "plain_rag": dataclasses.replace(EDITING_CONFIGS["plain_rag"], detect=False),
     "full": EDITING_CONFIGS["full"],
     "rewriter_off": EDITING_CONFIGS["rewriter_off"],
     "filter_off": EDITING_CONFIGS["filter_off"],
     "trigger_off": PipelineConfig(trigger=False),
+    "detector_off": PipelineConfig(detect=False),
     "arbiter_off": EDITING_CONFIGS["arbiter_off"],
 }
 

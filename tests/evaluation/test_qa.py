@@ -159,6 +159,12 @@ def test_select_and_configs():
     assert parse_configs(["full", "full", "plain_rag"]) == ["full", "plain_rag"]
     with pytest.raises(ConfigError, match="nonsense"):
         parse_configs("full,nonsense")
+    full = CONFIGS["full"]
+    for name, switch in {"rewriter_off": "rewrite", "filter_off": "filter", "trigger_off": "trigger",
+                         "detector_off": "detect", "arbiter_off": "arbiter"}.items():
+        assert getattr(full, switch) and not getattr(CONFIGS[name], switch), name
+    plain = CONFIGS["plain_rag"]
+    assert not (plain.filter or plain.arbiter or plain.extractive or plain.detect or plain.trigger)
 
 
 # ------------------------------------------------------------------------------ the run
