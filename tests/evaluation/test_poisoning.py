@@ -79,6 +79,7 @@ def test_run_folder_metrics_and_the_defence_against_the_black_box_attack(files, 
                 "detector_f1", "false_positive_rate"} <= set(r)
     # the reader follows the crowd: undefended, three poisons against one gold passage win
     assert row(rows, "undefended", "blackbox", 3)["asr"] == 1.0
+    assert row(rows, "undefended", "blackbox", 3)["asr_beyond_clean"] == 1.0  # clean, it never said so
     assert row(rows, "undefended", "none", 0)["accuracy"] == 1.0
     for config in ("echo", "detector", "pipeline"):
         attacked = row(rows, config, "blackbox", 3)
