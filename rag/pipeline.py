@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
-from rag.stages.arbitrate import Candidate, PreferenceArbiter
+from rag.stages.arbitrate import Candidate, PreferenceArbiter, same_answer
 from rag.stages.detect import SIGNALS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.memory.fusion import reciprocal_rank_fusion
@@ -136,6 +136,7 @@ class _Work:
     done: Answer | None = None
     flags: list[dict] = field(default_factory=list)
     poisoned_out: bool = False  # the detector quarantined every corpus passage
+    quarantined_answers: list[str] = field(default_factory=list)  # what the quarantined passages say
     parametric_asked: bool = False
 
 
@@ -387,6 +388,7 @@ class Pipeline:
         if out:
             w.evidence = [e for e in w.evidence if e.passage.id not in out]
             w.poisoned_out = not any(e.source == "corpus" for e in w.evidence)
+            w.quarantined_answers = [v.answer for v in decision.verdicts if v.poisoned and v.answer]
         w.trace.append(StageRecord("detect", f"quarantined {len(out)} of {len(decision.verdicts)}", ms,
                                    {"reason": decision.reason, "aggregate": decision.aggregate_answer,
                                     "quarantined": list(decision.quarantined), "verdicts": verdicts}))
@@ -410,7 +412,22 @@ class Pipeline:
                 w.candidates.append(Candidate("parametric", text, (), 0.1))
             w.trace.append(StageRecord("parametric", "closed book", each, {"answer": text}))
 
+    @staticmethod
+    def _withhold_parametric(w: _Work) -> None:
+        """A closed-book answer that says what the quarantined passages say is no fallback:
+        the attack may have aimed at what the model already half-believes."""
+        if not w.quarantined_answers:
+            return
+        suspect = [c for c in w.candidates if c.source == "parametric"
+                   and any(same_answer(c.answer, q) for q in w.quarantined_answers)]
+        if suspect:
+            w.candidates = [c for c in w.candidates if c not in suspect]
+            w.trace.append(StageRecord("parametric", "withheld", 0.0,
+                                       {"answer": suspect[0].answer,
+                                        "reason": "agrees with the quarantined passages' answer"}))
+
     def _decide(self, w: _Work) -> Answer:
+        self._withhold_parametric(w)
         if not self.config.arbiter:
             ranked = sorted(w.candidates, key=lambda c: SOURCES.index(c.source))
             chosen = w.reading or (ranked[0] if ranked else None)

@@ -180,3 +180,16 @@ def test_a_generator_that_scores_text_gives_the_detector_perplexity(store):
     plain = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(**PLAIN)).ask(Q)
     detect = next(r for r in plain.trace if r.stage == "detect")
     assert not any("perplexity" in v["reasons"]["anomaly"] for v in detect.details["verdicts"])
+
+
+def test_a_parametric_answer_that_says_what_the_poisons_say_is_withheld(store):
+    store.remove(["t1"])
+    store.add_passages(poisons(6))
+    # the model "half-believes" the attacker's answer: falling back to it would adopt the poison
+    gen = ScriptedGenerator(lambda p: "Duskmere" if not p.startswith("Context:") else context_reader(p))
+    answer = Pipeline(store, gen, PipelineConfig(k=3, rewrite=False)).ask(Q)
+    assert answer.abstained and len(answer.flags) == 3
+    withheld = [r for r in answer.trace if r.stage == "parametric" and r.decision == "withheld"]
+    assert withheld and withheld[0].details["answer"] == "Duskmere"
+    # a closed-book answer that differs is still the fallback
+    assert Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=3, rewrite=False)).ask(Q).text == "Paris"
