@@ -96,8 +96,50 @@ def name_spans(text: str) -> list[str]:
     return [text[s[0].start : s[-1].end].removesuffix("'s").removesuffix("’s") for s in spans]
 
 
+def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:
+    """Whether Levenshtein(a, b) <= limit (banded, stops as soon as it cannot be)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+        if min(current) > limit:
+            return False
+        previous = current
+    return previous[-1] <= limit
+
+
+def same_name_word(a: str, b: str) -> bool:
+    """Words of a name match up to a typo: one edit in words of 5-7 letters, two from 8
+    ("Ostatna" and "Ostatnia"), as questions often misspell foreign names."""
+    if same_word(a, b):
+        return True
+    if not (a.isalpha() and b.isalpha()):
+        return False  # "Shahab-1" and "Shahab-2" are different things
+    shorter = min(len(a), len(b))
+    return shorter >= 5 and _edit_distance_at_most(a, b, 1 if shorter < 8 else 2)
+
+
 def _in_question(token: Token, question_words: list[str]) -> bool:
-    return any(same_word(token.norm, q) for q in question_words)
+    match = same_name_word if token.is_name else same_word
+    return any(match(token.norm, q) for q in question_words)
+
+
+def _name_in_question(name: str, question_words: list[str], question_names: list[str]) -> bool:
+    """The question names this name: in full, or by a part of it ("Miller" for "Corky
+    Miller") when every name of the question that overlaps it lies inside it."""
+    parts = [t for t in tokens(name) if t.norm not in NAME_JOINERS]
+    if all(_in_question(t, question_words) for t in parts):
+        return True
+    norms = [t.norm for t in parts]
+    for other in question_names:
+        q_parts = [t.norm for t in tokens(other) if t.norm not in NAME_JOINERS]
+        if (q_parts and any(len(q) >= 4 for q in q_parts)
+                and all(any(same_name_word(q, n) for n in norms) for q in q_parts)):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +194,18 @@ def read_fact(fact: str, question: str) -> FactReading:
     q_words = [t.norm for t in tokens(question)]
     kind = expected_type(question)
     toks = tokens(fact)
+    q_names = name_spans(question)
+    # Names the question refers to, even by a part ("Miller" for "Corky Miller"), are the
+    # subject as a whole: no word of them can be the answer.
+    covered: list[tuple[int, int]] = []
+    for name in name_spans(fact):
+        if _name_in_question(name, q_words, q_names):
+            at = fact.find(name)
+            covered.append((at, at + len(name)))
     candidates: list[list[Token]] = []
     run: list[Token] = []
     for tok in toks:
-        shared = _in_question(tok, q_words)
+        shared = _in_question(tok, q_words) or any(lo <= tok.start < hi for lo, hi in covered)
         if not shared and tok.norm not in FILLER:
             run.append(tok)
         elif run and not shared and tok.norm in NAME_JOINERS:
@@ -173,7 +223,7 @@ def read_fact(fact: str, question: str) -> FactReading:
         answer_toks = []  # the fact holds no span of the kind the question asks for
     answer = fact[answer_toks[0].start : answer_toks[-1].end] if answer_toks else ""
     names = [n for n in name_spans(fact) if not answer or fold(n) not in fold(answer) and fold(answer) not in fold(n)]
-    subject = tuple(n for n in names if all(_in_question(t, q_words) for t in tokens(n) if t.norm not in NAME_JOINERS))
+    subject = tuple(n for n in names if _name_in_question(n, q_words, q_names))
     # A lone capitalised word opening the sentence ("Historians record that ...") may be no
     # name at all, so it does not count against the fact.
     opener = toks[0].text if toks else ""

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from rag.errors import ConfigError
+from rag.stages.filter import KnowledgeFilter
+from rag.stages.structure import read_fact, same_name_word
+from rag.testing import HashEmbedder
+from rag.types import Passage
+
+
+class ConstantEmbedder:
+    """Every text gets the same vector (cosine 1), or orthogonal ones (cosine 0)."""
+
+    name, dim = "constant", 4
+
+    def __init__(self, similar: bool) -> None:
+        self.similar = similar
+
+    def embed_documents(self, texts):
+        if self.similar:
+            return np.tile(np.array([1, 0, 0, 0], np.float32), (len(texts), 1))
+        return np.eye(4, dtype=np.float32)[np.arange(len(texts)) % 4]
+
+    def embed_query(self, text):
+        return self.embed_documents([text])[0]
+
+
+def note(text, pid="n1"):
+    return Passage(pid, text, kind="note")
+
+
+def test_same_subject_same_relation_is_kept_with_its_answer():
+    f = KnowledgeFilter(HashEmbedder())
+    kept = f.filter("What is Danielle Darrieux's native language?", [note("Danielle Darrieux's mother tongue is English.")]).kept
+    assert [e.answer for e in kept] == ["English"]
+
+
+def test_same_subject_other_relation_is_dropped_with_a_reason():
+    f = KnowledgeFilter(HashEmbedder())
+    decision = f.filter("Where did Danielle Darrieux die?", [note("Danielle Darrieux's mother tongue is English.")])
+    assert not decision.kept and "relation differs" in decision.dropped[0].reason
+
+
+def test_other_subject_same_relation_is_dropped():
+    f = KnowledgeFilter(HashEmbedder())
+    decision = f.filter("What is Catherine Deneuve's native language?",
+                        [note("Danielle Darrieux's mother tongue is English.")])
+    assert not decision.kept
+
+
+def test_lexicon_conflict_is_overruled_only_by_a_near_identical_relation():
+    question, fact = "Where did Danielle Darrieux die?", note("Danielle Darrieux's mother tongue is English.")
+    assert KnowledgeFilter(ConstantEmbedder(similar=True)).filter(question, [fact]).kept[0].reason.startswith(
+        "same subject; lexicon overruled")
+    assert not KnowledgeFilter(ConstantEmbedder(similar=True), conflict_threshold=1.5).filter(question, [fact]).kept
+    assert not KnowledgeFilter(ConstantEmbedder(similar=False)).filter(question, [fact]).kept
+
+
+def test_unsettled_relation_needs_the_embedding_threshold():
+    question, fact = "What is Robert Muench's title?", note("Robert Muench is the pope.")
+    assert KnowledgeFilter(ConstantEmbedder(similar=True)).filter(question, [fact]).kept
+    dropped = KnowledgeFilter(ConstantEmbedder(similar=False)).filter(question, [fact]).dropped
+    assert "relation too far" in dropped[0].reason
+
+
+def test_a_surname_names_the_person_but_not_another_one():
+    f = KnowledgeFilter(ConstantEmbedder(similar=True))
+    fact = note("Corky Miller played midfielder.")
+    assert [e.answer for e in f.filter("What position did Miller play?", [fact]).kept] == ["midfielder"]
+    assert not f.filter("What position did Glenn Miller play?", [fact]).kept
+
+
+def test_misspelt_names_still_match_but_numbered_names_do_not():
+    assert same_name_word("ostatna", "ostatnia") and same_name_word("bezimiento", "bezimieni")
+    assert not same_name_word("shahab-1", "shahab-2")
+    assert not same_name_word("paris", "parma")
+    reading = read_fact("Ostatnia brygada was created in Germany.", "Where did Ostatna brygada originate?")
+    assert reading.subject == ("Ostatnia",) or "Ostatnia" in reading.subject[0]
+    assert reading.answer == "Germany"
+
+
+def test_qa_pairs_bear_only_on_their_own_question():
+    f = KnowledgeFilter(HashEmbedder())
+    qa = Passage("q1", "Q: What is the capital of Veldoria? A: Ostrava", kind="qa",
+                 metadata={"question": "What is the capital of Veldoria?", "answer": "Ostrava"})
+    assert [e.answer for e in f.filter("What is the capital of Veldoria?", [qa]).kept] == ["Ostrava"]
+    assert not f.filter("What is the capital of Brinmoor?", [qa]).kept
+
+
+def test_thresholds_are_checked():
+    with pytest.raises(ConfigError, match="relation_threshold"):
+        KnowledgeFilter(HashEmbedder(), relation_threshold=2.0)
+    with pytest.raises(ConfigError, match="conflict_threshold"):
+        KnowledgeFilter(HashEmbedder(), conflict_threshold=-3)
