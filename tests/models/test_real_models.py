@@ -77,3 +77,14 @@ def test_end_to_end_with_real_models(tmp_path, embedder, gemma):
     closed_book = Pipeline(empty, gemma).ask("What is the capital of France?")
     assert closed_book.source == "parametric" and closed_book.text
     empty.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_llama_cpp_contexts_side_by_side_give_the_answers_of_one_in_order():
+    from rag.models.generator import LlamaCppGenerator
+
+    prompts = [f"Question: What is the capital of {c}?\nAnswer:" for c in ("France", "Italy", "Japan", "Spain", "Peru")]
+    two = LlamaCppGenerator("gemma-3-270m", n_contexts=2, n_ctx=256).generate(prompts, max_new_tokens=8)
+    one = LlamaCppGenerator("gemma-3-270m", n_contexts=1, n_ctx=256).generate(prompts, max_new_tokens=8)
+    assert two == one
+    assert "Paris" in two[0] and "Tokyo" in two[2]
