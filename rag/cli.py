@@ -1,4 +1,4 @@
-"""Command line: ``rag index``, ``rag ask``, ``rag edit``, ``rag demo`` (also ``python -m rag``).
+"""Command line: ``rag demo``, ``index``, ``ask``, ``edit``, ``eval``, ``attack`` (also ``python -m rag``).
 
 Exit status: 0 on success; 1 when the command finished but skipped input (malformed corpus
 records, each reported with file and line); 2 on an error, after one line
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated configurations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
     _add_model_args(p)
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="at most N questions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
     _add_model_args(p)
 
@@ -419,6 +421,8 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
         metrics = run_preference_eval(args.corpus or DEMO_CORPUS, args.out, embedder=embedder,
                                       generator=_generator(args), limit=args.limit, seed=args.seed,
                                       overwrite=args.overwrite, show_progress=not args.quiet)
+        if args.json:
+            return _print_run_metrics(args.out, out)
         out.write("| metric | value |\n|---|---|\n")
         for key, value in metrics.items():
             if key.startswith("obeyed") or key in ("abstained", "cases"):
@@ -434,11 +438,19 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
         raise ConfigError(msg)
     results = run_editing_eval(args.data, args.out, embedder=embedder, generator=_generator(args), limit=args.limit,
                                configs=configs, seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
+    if args.json:
+        return _print_run_metrics(args.out, out)
     cols = ["edit_success", "generalization", "locality", "edit_leak", "questions_per_s", "latency_ms_p50"]
     out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
     for name, m in results.items():
         out.write(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |\n")
     out.write(f"run folder: {args.out}\n")
+    return 0
+
+
+def _print_run_metrics(run_folder: Path, out: Any) -> int:
+    """``--json`` of an evaluation: the run folder's ``metrics.json``, as written."""
+    out.write((Path(run_folder) / "metrics.json").read_text(encoding="utf-8").rstrip("\n") + "\n")
     return 0
 
 

@@ -146,5 +146,8 @@ def test_eval_editing_writes_a_run_folder(tmp_path, capsys, fake_generator):
     by_config = {r["config"]: r for r in metrics["runs"]}
     assert by_config["filter_off"]["edit_leak"] == 1.0  # the note leaks into "Where was ... born?"
     assert len((out_dir / "predictions.jsonl").read_text().splitlines()) == 2 * 4
+    code, out, _ = run(capsys, "eval", "editing", "--data", str(data), "--out", str(tmp_path / "run2"),
+                       "--embedder", "hash-64", "--configs", "full", "--json")
+    assert code == 0 and [r["config"] for r in json.loads(out)["runs"]] == ["full"]
     code, _, err = run(capsys, "eval", "editing", "--data", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))
     assert code == 2 and "missing.json" in err
