@@ -573,7 +573,10 @@ def anomaly_signal(text: str) -> Signal:
 #: default generator, text with a typo every few words about 5, token salads 6.5 and up.
 NLL_RANGE: tuple[float, float] = (5.5, 8.0)
 #: The same for the worst window of eight tokens (a gibberish prefix on a fluent passage).
-WINDOW_NLL_RANGE: tuple[float, float] = (10.5, 14.0)
+#: Calibrated on a split of PoisonedRAG's NQ targets (targets 50-55, not the ones evaluated
+#: first) under gemma-3-270m: gold passages 4.4-6.2, the same with typos up to 6.6,
+#: paraphrased poisons up to 6.4, HotFlip-style token prefixes 10.0-12.7.
+WINDOW_NLL_RANGE: tuple[float, float] = (8.0, 10.0)
 
 
 def perplexity_signal(
