@@ -73,3 +73,18 @@ def test_extraction_refuses_a_contradicting_relation_and_falls_back():
     gen = ScriptedGenerator(default="Osk")
     reading = Reader(gen).read("Where did Ilsa Brennick die?", [Passage("b", "Ilsa Brennick was born in Marrowgate.")])
     assert reading.method == "generate" and reading.text == "Osk" and reading.citations == ()
+
+
+def test_long_prose_goes_to_the_generator_short_facts_are_extracted():
+    from rag.stages.read import Reader
+    from rag.testing import ScriptedGenerator
+    from rag.types import Passage
+
+    prose = Passage("w", "The fourth season of Chicago Fire, an American drama television series with executive "
+                         "producer Dick Wolf, premiered on October 13, 2015, and the season contained 23 episodes.")
+    short = Passage("n", "The fourth season of Chicago Fire contained 23 episodes.")
+    question = "How many episodes are in Chicago Fire season 4?"
+    reader = Reader(ScriptedGenerator(default="23"))
+    assert reader.read(question, [prose]).method == "generate"
+    assert reader.read(question, [short]).method == "extract"
+    assert Reader(ScriptedGenerator(default="23"), max_sentence_words=None).read(question, [prose]).method == "extract"
