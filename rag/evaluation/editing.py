@@ -40,7 +40,7 @@ CONFIGS: dict[str, PipelineConfig] = {
     "filter_off": PipelineConfig(filter=False),
     "rewriter_off": PipelineConfig(rewrite=False, decompose=False),
     "arbiter_off": PipelineConfig(arbiter=False),
-    "plain_rag": PipelineConfig(filter=False, arbiter=False, extractive=False, trigger=False),
+    "plain_rag": PipelineConfig(filter=False, arbiter=False, extractive=False, trigger=False, detect=False),
 }
 
 

@@ -86,7 +86,7 @@ logger = logging.getLogger(__name__)
 #: passages, as in the editing evaluation, and no detector quarantines any), the full
 #: pipeline, and the full pipeline with one stage switched off.
 CONFIGS: dict[str, PipelineConfig] = {
-    "plain_rag": dataclasses.replace(EDITING_CONFIGS["plain_rag"], detect=False),
+    "plain_rag": EDITING_CONFIGS["plain_rag"],
     "full": EDITING_CONFIGS["full"],
     "rewriter_off": EDITING_CONFIGS["rewriter_off"],
     "filter_off": EDITING_CONFIGS["filter_off"],
