@@ -155,10 +155,9 @@ def _detector_metrics(outcomes: Sequence[tuple[list[str], list[str]]], targets: 
         mine = f":{targets[q]}:"
         inspected = [i for i in inspected_all if not is_poison(i) or mine in i]
         flags = [i for i in flags_all if i in inspected]
-        is_bad = is_poison
         total += [f"{q}|{i}" for i in inspected]
         flagged += [f"{q}|{i}" for i in flags]
-        bad += [f"{q}|{i}" for i in inspected if is_bad(i)]
+        bad += [f"{q}|{i}" for i in inspected if is_poison(i)]
     if not total:
         return {"detector_precision": None, "detector_recall": None, "detector_f1": None,
                 "false_positive_rate": None, "inspected": 0, "poisons_inspected": 0}
