@@ -17,8 +17,8 @@ another subject. No NLI model ships offline, so the filter reads structure:
    "when").
 
 QA pairs bear when their stored question is the asked question, up to a paraphrase.
-Corpus passages are kept when one of their sentences passes the subject test; their
-answer is extracted later by the reader.
+Corpus passages are kept when they mention a name of the question (or, for a question
+written without capitals, share a content word with it); their answer is read later.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from rag.errors import ConfigError
 from rag.protocols import Embedder
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, relation_concepts, relation_match, timed_concepts
-from rag.stages.structure import FactReading, expected_type, name_spans, read_fact, same_word, tokens
+from rag.memory.text import tokenize
+from rag.stages.structure import FactReading, expected_type, name_spans, read_fact, same_word, stem, tokens
 from rag.types import Passage, Source
 
 
@@ -229,4 +230,17 @@ class KnowledgeFilter:
             if name_words and all(any(same_word(t.norm, w) for w in q_words) for t in name_words):
                 kept.append(Evidence(passage, "corpus", 0.5, "", f"mentions {name}"))
                 return
-        dropped.append(Dropped(passage.id, 0.0, "mentions no name of the question"))
+        if name_spans(question):
+            dropped.append(Dropped(passage.id, 0.0, "mentions no name of the question"))
+            return
+        # A question written without capitals ("who sang on great gig in the sky") shows no
+        # names to hold a passage to, so the filter cannot tell a passage about another
+        # subject from one about this; it leaves the retriever's ranking alone and drops
+        # only passages that share no content word with the question.
+        q_content = {stem(w) for w in tokenize(question)}
+        shared = q_content & {stem(w) for w in tokenize(passage.full_text)}
+        share = len(shared) / len(q_content) if q_content else 0.0
+        if shared:
+            kept.append(Evidence(passage, "corpus", 0.5 * share, "", f"shares {share:.0%} of the question's words"))
+        else:
+            dropped.append(Dropped(passage.id, 0.0, "shares no content word with the question, which names nothing"))

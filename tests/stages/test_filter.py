@@ -92,3 +92,20 @@ def test_thresholds_are_checked():
         KnowledgeFilter(HashEmbedder(), relation_threshold=2.0)
     with pytest.raises(ConfigError, match="conflict_threshold"):
         KnowledgeFilter(HashEmbedder(), conflict_threshold=-3)
+
+
+def test_corpus_passages_must_mention_a_name_of_the_question():
+    f = KnowledgeFilter(HashEmbedder())
+    same = Passage("a", "Zelmoryn elected Katarina Tomasek as mayor in 2021.")
+    other = Passage("b", "Brinmoor elected Pavel Drozd as mayor in 2020.")
+    kept = f.filter("Who is the mayor of Zelmoryn?", [same, other]).kept
+    assert [e.passage.id for e in kept] == ["a"]
+
+
+def test_questions_without_capitals_are_matched_on_content_words():
+    f = KnowledgeFilter(HashEmbedder())
+    gold = Passage("g", "The nucleus is the centre of heredity in a cell, holding its chromosomes.")
+    off = Passage("o", "Bananas are yellow when ripe.")
+    decision = f.filter("what is the center of heredity in a cell", [gold, off])
+    assert [e.passage.id for e in decision.kept] == ["g"]
+    assert "shares no content word" in decision.dropped[0].reason
