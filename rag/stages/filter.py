@@ -73,6 +73,19 @@ def _concepts(question: str, reading: FactReading) -> tuple[frozenset[str], froz
     return q, f
 
 
+def _with_main_clauses(parts: Sequence[str]) -> list[str]:
+    """Each sentence, then its text before the first comma when that is a clause of its own:
+    an appositive ("Moby-Dick, the story of Captain Ahab's hunt") brings names and words
+    that are not part of the fact."""
+    out = []
+    for sentence in parts:
+        out.append(sentence)
+        head = sentence.split(",", 1)[0].strip()
+        if head != sentence.strip() and len(head.split()) >= 3:
+            out.append(head)
+    return out
+
+
 def _conflict_reason(reading: FactReading) -> str:
     return (f"relation differs ({'/'.join(sorted(relation_concepts(reading.question_relation)))} vs "
             f"{'/'.join(sorted(relation_concepts(reading.relation)))})")
@@ -154,7 +167,7 @@ class KnowledgeFilter:
     def _judge_fact(self, question: str, passage: Passage) -> Dropped | tuple[FactReading, str | None]:
         best: tuple[int, FactReading, str | None] | None = None
         why = "shares no name with the question"
-        for sentence in sentences(passage.text) or [passage.text]:
+        for sentence in _with_main_clauses(sentences(passage.text) or [passage.text]):
             reading = read_fact(sentence, question)
             if not reading.subject:
                 continue

@@ -157,10 +157,14 @@ def timed_concepts(concepts: frozenset[str]) -> frozenset[str]:
     return frozenset(TIME_OF.get(c, c) for c in concepts)
 
 
+_POSSESSIVES = frozenset({"its", "his", "her", "their", "our", "my", "your", "one's"})
+
+
 def relation_concepts(text: str) -> frozenset[str]:
     """The relation concepts ``text`` names (longest cues first; each word counts once)."""
     words = [stem(t.text) for t in tokens(text)]
-    used = [False] * len(words)
+    # "its own council" is a possessive, not ownership: "own" after one names no relation.
+    used = [w == "own" and i > 0 and words[i - 1] in _POSSESSIVES for i, w in enumerate(words)]
     found: set[str] = set()
     for cue, concept in _CUES:
         n = len(cue)

@@ -109,3 +109,16 @@ def test_questions_without_capitals_are_matched_on_content_words():
     decision = f.filter("what is the center of heredity in a cell", [gold, off])
     assert [e.passage.id for e in decision.kept] == ["g"]
     assert "shares no content word" in decision.dropped[0].reason
+
+
+def test_an_appositive_brings_no_names_into_the_fact():
+    f = KnowledgeFilter(HashEmbedder())
+    fact = note("Katarina Tomasek wrote Moby-Dick, the story of Captain Ahab's hunt for a white whale.")
+    assert [e.answer for e in f.filter("Who is the author of Moby-Dick?", [fact]).kept] == ["Katarina Tomasek"]
+
+
+def test_its_own_is_no_ownership():
+    from rag.stages.relations import relation_concepts
+
+    assert "owner" not in relation_concepts("is a town with its own elected council")
+    assert "owner" in relation_concepts("Apple owns Beats")
