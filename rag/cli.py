@@ -145,6 +145,7 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
                    help="add the generator's perplexity to the anomaly signal (costly with large vocabularies)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
     _add_model_args(p)
 
@@ -180,6 +181,8 @@ def _eval_poisoning(args: argparse.Namespace, out: Any) -> int:
         generator=_generator(args), ratios=ratios, attacks=_split(args.attacks), configs=configs,
         innocence=_split(args.innocence), limit=args.limit, corpus=args.corpus, seed=args.seed,
         perplexity=args.perplexity, overwrite=args.overwrite, show_progress=not args.quiet)
+    if args.json:
+        return _print_run_metrics(args.out, out)
     out.write("| config | attack | ratio | asr | accuracy | detector_f1 | false_positive_rate |\n"
               "|---|---|---|---|---|---|---|\n")
     for r in rows:

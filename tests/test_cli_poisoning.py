@@ -80,3 +80,12 @@ def test_eval_poisoning_rejects_bad_ratios(tmp_path, files, capsys, fake_generat
     code, _, err = run(capsys, "eval", "poisoning", "--targets", str(targets), "--gold", str(gold),
                        "--out", str(tmp_path / "run"), "--ratios", "1,two", "--embedder", "hash-64")
     assert code == 2 and "--ratios" in err
+
+
+def test_eval_poisoning_json_prints_the_run_metrics(tmp_path, files, capsys, fake_generator):
+    targets, gold = files
+    code, out, _ = run(capsys, "eval", "poisoning", "--targets", str(targets), "--gold", str(gold),
+                       "--out", str(tmp_path / "run"), "--ratios", "1", "--attacks", "blackbox",
+                       "--configs", "undefended", "--innocence", "", "--embedder", "hash-64", "--json")
+    assert code == 0
+    assert {(r["config"], r["attack"]) for r in json.loads(out)["runs"]} == {("undefended", "none"), ("undefended", "blackbox")}
