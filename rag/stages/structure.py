@@ -197,11 +197,9 @@ def read_fact(fact: str, question: str) -> FactReading:
     q_names = name_spans(question)
     # Names the question refers to, even by a part ("Miller" for "Corky Miller"), are the
     # subject as a whole: no word of them can be the answer.
-    covered: list[tuple[int, int]] = []
-    for name in name_spans(fact):
-        if _name_in_question(name, q_words, q_names):
-            at = fact.find(name)
-            covered.append((at, at + len(name)))
+    fact_names = name_spans(fact)
+    named = [n for n in fact_names if _name_in_question(n, q_words, q_names)]
+    covered = [(fact.find(n), fact.find(n) + len(n)) for n in named]
     candidates: list[list[Token]] = []
     run: list[Token] = []
     for tok in toks:
@@ -222,8 +220,8 @@ def read_fact(fact: str, question: str) -> FactReading:
     if answer_toks and fits_type(fact[answer_toks[0].start : answer_toks[-1].end], kind) is False:
         answer_toks = []  # the fact holds no span of the kind the question asks for
     answer = fact[answer_toks[0].start : answer_toks[-1].end] if answer_toks else ""
-    names = [n for n in name_spans(fact) if not answer or fold(n) not in fold(answer) and fold(answer) not in fold(n)]
-    subject = tuple(n for n in names if _name_in_question(n, q_words, q_names))
+    names = [n for n in fact_names if not answer or fold(n) not in fold(answer) and fold(answer) not in fold(n)]
+    subject = tuple(n for n in names if n in named)
     # A lone capitalised word opening the sentence ("Historians record that ...") may be no
     # name at all, so it does not count against the fact.
     opener = toks[0].text if toks else ""
