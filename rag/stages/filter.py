@@ -73,16 +73,29 @@ def _concepts(question: str, reading: FactReading) -> tuple[frozenset[str], froz
     return q, f
 
 
+_FRONTED = re.compile(
+    r"^(?P<phrase>[A-Z][a-z]+(?:ed|en|wn|lt|rn)\s[^,]{1,80}),\s+(?P<subject>[^,]+?)\s+(?P<be>is|was|are|were)\s"
+)
+
+
 def _with_main_clauses(parts: Sequence[str]) -> list[str]:
-    """Each sentence, then its text before the first comma when that is a clause of its own:
-    an appositive ("Moby-Dick, the story of Captain Ahab's hunt") brings names and words
-    that are not part of the fact."""
+    """Each sentence, then the fact its main clause states when a comma hides it.
+
+    An appositive ("Moby-Dick, the story of Captain Ahab's hunt") brings names and words
+    that are not part of the fact, so the text before it is read on its own. A fronted
+    participle phrase ("Located in Ithelian, Belovka is a town") puts the fact in front of
+    its subject; it is read restated ("Belovka is located in Ithelian").
+    """
     out = []
     for sentence in parts:
         out.append(sentence)
         head = sentence.split(",", 1)[0].strip()
         if head != sentence.strip() and len(head.split()) >= 3:
             out.append(head)
+        fronted = _FRONTED.match(sentence)
+        if fronted:
+            phrase = fronted["phrase"]
+            out.append(f"{fronted['subject']} {fronted['be']} {phrase[0].lower()}{phrase[1:]}.")
     return out
 
 

@@ -122,3 +122,12 @@ def test_its_own_is_no_ownership():
 
     assert "owner" not in relation_concepts("is a town with its own elected council")
     assert "owner" in relation_concepts("Apple owns Beats")
+
+
+def test_a_fronted_participle_phrase_is_read_as_the_fact_it_states():
+    f = KnowledgeFilter(ConstantEmbedder(similar=False))
+    fact = note("Located in Ithelian, Belovka is a town with its own elected council.")
+    assert [e.answer for e in f.filter("Belovka is located in which country?", [fact]).kept] == ["Ithelian"]
+    assert not f.filter("Who is the mayor of Belovka?", [fact]).kept
+    born = note("Born in Lyon, Jean Roux was a painter.")
+    assert [e.answer for e in f.filter("Where was Jean Roux born?", [born]).kept] == ["Lyon"]
