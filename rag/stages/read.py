@@ -26,6 +26,18 @@ _LEADS = re.compile(
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“])")
 
 
+#: Shown before a closed-book question. With no passage to copy from, a base model asked
+#: bare goes on in sentences until the token limit ("He was born in the town of St. Paul,
+#: Minnesota."); three short answers first make it answer in a few words and stop at the
+#: line end, which is also ~3x fewer tokens to generate. The answers are of three kinds
+#: (place, person, year) and none is a likely default for another question.
+CLOSED_BOOK_EXAMPLES = (
+    "Question: What is the capital of Kenya?\nAnswer: Nairobi\n"
+    "Question: Who wrote Pride and Prejudice?\nAnswer: Jane Austen\n"
+    "Question: In which year did the Berlin Wall fall?\nAnswer: 1989\n"
+)
+
+
 def clean_answer(text: str) -> str:
     """Trim a generated answer to its core: no lead-in, no trailing full stop or quotes."""
     text = text.strip().strip('"\u201c\u201d').strip()
@@ -144,7 +156,7 @@ class Reader:
 
     @staticmethod
     def closed_book_prompt(question: str) -> str:
-        return f"Question: {question.strip()}\nAnswer:"
+        return f"{CLOSED_BOOK_EXAMPLES}Question: {question.strip()}\nAnswer:"
 
     def read(self, question: str, passages: Sequence[Passage]) -> Reading:
         return self.read_many([(question, passages)])[0]

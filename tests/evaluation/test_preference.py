@@ -43,8 +43,8 @@ def _closed_book(subject: str) -> str:
 def _reply(prompt: str) -> str:
     if prompt.startswith("Context:"):
         return ""  # extraction reads these passages; the generator never needs to
-    m = re.search(r"capital of (\w+)", prompt)
-    return _closed_book(m.group(1)) if m else ""
+    asked = re.findall(r"capital of (\w+)", prompt)  # the last question; examples come first
+    return _closed_book(asked[-1]) if asked else ""
 
 
 def write_beir(folder: Path, extra: bool = True) -> Path:

@@ -37,6 +37,7 @@ def test_closed_book_prompt_has_no_context():
     gen = ScriptedGenerator(default="Paris")
     assert Reader(gen).closed_book(["Where is the Eiffel Tower?"]) == ["Paris"]
     assert "Context:" not in gen.prompts[0]
+    assert gen.prompts[0].endswith("Question: Where is the Eiffel Tower?\nAnswer:")
 
 
 def test_reader_batches_one_generator_call():
