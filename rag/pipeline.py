@@ -220,8 +220,8 @@ class Pipeline:
                 w.done = self._answer_hops(w)
                 self._remember(w, version)
         todo = [w for w in todo if w.done is None]
-        for w in todo:
-            self._gather(w)
+        for w, hits in zip(todo, self._retrieve(todo)):
+            self._gather(w, hits)
         if self.config.parametric == "always":  # early, so that the detector can use it
             self._parametric([w for w in todo if w.done is None])
         self._detect([w for w in todo if w.done is None])
@@ -274,21 +274,29 @@ class Pipeline:
         return Answer(answer.text, answer.source, tuple(citations), answer.conflicts, tuple(flags),
                       trace=tuple(w.trace), question=q.question)
 
-    def _retrieve(self, q: Query, queries: Sequence[str]) -> list[ScoredPassage]:
-        k = self.config.k
-        rankings = [self.store.search(text, k, namespace=q.namespace) for text in queries]
-        if len(rankings) == 1:
-            return rankings[0]
+    def _retrieve(self, work: Sequence[_Work]) -> list[list[ScoredPassage]]:
+        """Every search query of every question in one batch; each question's rankings fused."""
+        start = time.perf_counter()
+        texts = [list(w.rewrite.queries) if w.rewrite else [w.query.question] for w in work]
+        flat = self.store.search_many([t for ts in texts for t in ts], self.config.k,
+                                      namespaces=[w.query.namespace for w, ts in zip(work, texts) for _ in ts])
+        each_ms = _ms(start) / max(1, len(work))
+        out, at = [], 0
+        for w, ts in zip(work, texts):
+            rankings, at = flat[at : at + len(ts)], at + len(ts)
+            hits = rankings[0] if len(rankings) == 1 else self._fuse(rankings)
+            w.trace.append(StageRecord("retrieve", f"{len(hits)} passages", each_ms, {"ids": [h.id for h in hits]}))
+            out.append(hits)
+        return out
+
+    def _fuse(self, rankings: Sequence[list[ScoredPassage]]) -> list[ScoredPassage]:
         by_id = {h.id: h for ranking in rankings for h in ranking}
         fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])
         return [ScoredPassage(by_id[i].passage, score, rank, "rewrite+hybrid")
-                for rank, (i, score) in enumerate(fused[:k], start=1)]
+                for rank, (i, score) in enumerate(fused[: self.config.k], start=1)]
 
-    def _gather(self, w: _Work) -> None:
+    def _gather(self, w: _Work, hits: list[ScoredPassage]) -> None:
         q = w.query
-        start = time.perf_counter()
-        hits = self._retrieve(q, w.rewrite.queries if w.rewrite else (q.question,))
-        w.trace.append(StageRecord("retrieve", f"{len(hits)} passages", _ms(start), {"ids": [h.id for h in hits]}))
         user = [Passage(f"user:{i}", fact, kind="note", namespace=q.namespace)
                 for i, fact in enumerate(q.user_facts) if fact.strip()]
         passages = user + [h.passage for h in hits]

@@ -25,7 +25,11 @@ class Embedder(Protocol):
         ...
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Return an array of shape ``(dim,)``, dtype float32."""
+        """Return an array of shape ``(dim,)``, dtype float32.
+
+        An embedder may also offer ``embed_queries(texts) -> (len(texts), dim)``, the same
+        in one batch; :meth:`~rag.memory.store.Store.search_many` uses it when present.
+        """
         ...
 
 

@@ -112,6 +112,9 @@ class _PoolEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._ray.get(self._actors[0].embed_query.remote(text))
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents(texts)
+
 
 def ray_ingest(
     store: Store,

@@ -419,6 +419,20 @@ class Store:
                 namespaces never are.
             kinds: Only these kinds (``passage``, ``note``, ``qa``); all when ``None``.
         """
+        return self.search_many([query], k, namespaces=[namespace], kinds=kinds)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        namespaces: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> list[list[ScoredPassage]]:
+        """:meth:`search` for many queries, their vectors embedded in one batch.
+
+        ``namespaces`` gives each query's namespace (default: all ``shared``).
+        """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             msg = f"k must be a positive integer, got {k!r}"
             raise ConfigError(msg)
@@ -426,18 +440,30 @@ class Store:
         if unknown:
             msg = f"kinds {sorted(unknown)} are unknown; expected some of {PASSAGE_KINDS}"
             raise ConfigError(msg)
+        namespaces = list(namespaces) if namespaces is not None else [SHARED_NAMESPACE] * len(queries)
+        if len(namespaces) != len(queries):
+            msg = f"namespaces must give one namespace per query: {len(namespaces)} for {len(queries)} queries"
+            raise ConfigError(msg)
+        if not queries:
+            return []
         self.sync()
-        qvec = self.embedder.embed_query(query)
+        batched = getattr(self.embedder, "embed_queries", None)
+        vectors = batched(queries) if batched else [self.embedder.embed_query(q) for q in queries]
+        kind_set = frozenset(kinds) if kinds else None
         with self._lock:  # an add may retrain and swap the dense index
-            found = self.index.search(query, qvec, k, namespaces=frozenset({SHARED_NAMESPACE, namespace}),
-                                      kinds=frozenset(kinds) if kinds else None)
-        rows = self._rows_by_key([key for key, _ in found])
-        hits: list[ScoredPassage] = []
-        for key, score in found:
-            passage, active = rows.get(key, (None, False))
-            if passage is not None and active:  # another process may have removed it since
-                hits.append(ScoredPassage(passage, score, len(hits) + 1, "hybrid"))
-        return hits
+            found = [self.index.search(query, vector, k, namespaces=frozenset({SHARED_NAMESPACE, namespace}),
+                                       kinds=kind_set)
+                     for query, vector, namespace in zip(queries, vectors, namespaces)]
+        rows = self._rows_by_key(list({key for hits in found for key, _ in hits}))
+        results = []
+        for hits_found in found:
+            hits: list[ScoredPassage] = []
+            for key, score in hits_found:
+                passage, active = rows.get(key, (None, False))
+                if passage is not None and active:  # another process may have removed it since
+                    hits.append(ScoredPassage(passage, score, len(hits) + 1, "hybrid"))
+            results.append(hits)
+        return results
 
     # -- indexes --------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class HashEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_documents(texts)
+
 
 class ScriptedGenerator:
     """Answers prompts by rules, and records every prompt it saw and how many calls.

@@ -53,6 +53,20 @@ def test_namespaces_never_leak(store):
     assert "a-note" not in shared and "b-note" not in shared and "t1" in shared
 
 
+def test_search_many_embeds_once_and_keeps_each_querys_namespace(store):
+    store.add_passages([Passage("a-note", "Veldoria's capital moved to Alphaville.", kind="note", namespace="alice")])
+    queries = ["capital of Veldoria", "capital of Veldoria", "Who wrote Moby-Dick?"]
+    namespaces = ["alice", "shared", "alice"]
+    calls = store.embedder.calls
+    many = store.search_many(queries, 3, namespaces=namespaces)
+    assert store.embedder.calls == calls + 1
+    assert [ids(h) for h in many] == [ids(store.search(q, 3, namespace=n)) for q, n in zip(queries, namespaces)]
+    assert "a-note" in ids(many[0]) and "a-note" not in ids(many[1])
+    assert store.search_many([], 3) == []
+    with pytest.raises(ConfigError, match="one namespace per query"):
+        store.search_many(queries, 3, namespaces=["alice"])
+
+
 def test_kind_filter(store):
     store.add_passages([Passage("n1", "Veldoria's capital is Ostrava now.", kind="note")])
     assert ids(store.search("capital of Veldoria", k=5, kinds=["note"])) == ["n1"]
