@@ -103,14 +103,13 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        show = logger.getEffectiveLevel() <= logging.INFO if self.show_progress is None else self.show_progress
+        return self._embed(texts, show)
+
+    def _embed(self, texts: Sequence[str], show: bool) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        show = (
-            logger.getEffectiveLevel() <= logging.INFO
-            if self.show_progress is None
-            else self.show_progress
-        )
         with _threads_for(len(texts)):
             vectors = model.encode(
                 list(texts),
@@ -125,4 +124,4 @@ class SentenceTransformerEmbedder:
         return self.embed_documents([text])[0]
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_documents(texts)
+        return self._embed(texts, show=False)  # a batch of questions is no long job
