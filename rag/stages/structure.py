@@ -127,13 +127,22 @@ def _in_question(token: Token, question_words: list[str]) -> bool:
     return any(match(token.norm, q) for q in question_words)
 
 
+def _narrows(name: str, parts: list[str]) -> bool:
+    """``name`` opens with ``parts`` and goes on with more words ("Honda NSR500V" for "Honda")."""
+    own = [t.norm for t in tokens(name) if t.norm not in NAME_JOINERS and t.norm not in FILLER]
+    return len(own) > len(parts) and all(same_name_word(p, o) for p, o in zip(parts, own))
+
+
 def _name_in_question(name: str, question_words: list[str], question_names: list[str]) -> bool:
     """The question names this name: in full, or by a part of it ("Miller" for "Corky
     Miller") when every name of the question that overlaps it lies inside it."""
     parts = [t for t in tokens(name) if t.norm not in NAME_JOINERS]
-    if all(_in_question(t, question_words) for t in parts):
-        return True
     norms = [t.norm for t in parts]
+    if all(_in_question(t, question_words) for t in parts):
+        # ... unless a longer name of the question starts with it: a question about the
+        # "Honda NSR500V" does not name "Honda" (a name it ends with, "Mouton" of "Jonas
+        # Mouton", is the same one shortened).
+        return not any(_narrows(other, norms) for other in question_names)
     for other in question_names:
         q_parts = [t.norm for t in tokens(other) if t.norm not in NAME_JOINERS]
         if (q_parts and any(len(q) >= 4 for q in q_parts)

@@ -131,3 +131,12 @@ def test_a_fronted_participle_phrase_is_read_as_the_fact_it_states():
     assert not f.filter("Who is the mayor of Belovka?", [fact]).kept
     born = note("Born in Lyon, Jean Roux was a painter.")
     assert [e.answer for e in f.filter("Where was Jean Roux born?", [born]).kept] == ["Lyon"]
+
+
+def test_a_fact_about_a_brand_does_not_bear_on_its_product():
+    f = KnowledgeFilter(ConstantEmbedder(similar=True))
+    fact = note("Honda developed the Porsche 911.")
+    assert not f.filter("Who developed the Honda NSR500V?", [fact]).kept
+    assert [e.answer for e in f.filter("What did Honda develop?", [fact]).kept] == ["Porsche 911"]
+    surname = note("Mouton plays the midfielder position.")
+    assert [e.answer for e in f.filter("What position does Jonas Mouton play?", [surname]).kept] == ["midfielder"]
