@@ -74,7 +74,8 @@ def _concepts(question: str, reading: FactReading) -> tuple[frozenset[str], froz
 
 
 _FRONTED = re.compile(
-    r"^(?P<phrase>[A-Z][a-z]+(?:ed|en|wn|lt|rn)\s[^,]{1,80}),\s+(?P<subject>[^,]+?)\s+(?P<be>is|was|are|were)\s"
+    r"^(?P<phrase>[A-Z][a-z]+(?:ed|en|wn|lt|rn)\s[^,]{1,80}),\s+"
+    r"(?P<subject>(?:the\s)?[A-Z][\w'’-]*(?:\s(?:of\s|de\s|van\s|von\s)?[A-Z][\w'’-]*)*)\s+(?P<be>is|was|are|were)?"
 )
 
 
@@ -95,7 +96,8 @@ def _with_main_clauses(parts: Sequence[str]) -> list[str]:
         fronted = _FRONTED.match(sentence)
         if fronted:
             phrase = fronted["phrase"]
-            out.append(f"{fronted['subject']} {fronted['be']} {phrase[0].lower()}{phrase[1:]}.")
+            be = fronted["be"] or "was"  # "Born in X, S still returns there": S was born in X
+            out.append(f"{fronted['subject']} {be} {phrase[0].lower()}{phrase[1:]}.")
     return out
 
 

@@ -140,3 +140,16 @@ def test_a_fact_about_a_brand_does_not_bear_on_its_product():
     assert [e.answer for e in f.filter("What did Honda develop?", [fact]).kept] == ["Porsche 911"]
     surname = note("Mouton plays the midfielder position.")
     assert [e.answer for e in f.filter("What position does Jonas Mouton play?", [surname]).kept] == ["midfielder"]
+
+
+@pytest.mark.parametrize(("question", "fact", "answer"), [
+    ("Whom did Casimir Dellow marry?", "Casimir Dellow is married to Harriet Radley.", "Harriet Radley"),
+    ("What kind of work does Anselm Quist do?", "Anselm Quist works as an entrepreneur.", "entrepreneur"),
+    ("Which publisher brought out A Grammar of Winter?", "A Grammar of Winter was issued by Northmark Sea.",
+     "Northmark Sea"),
+    ("Which year is given as the founding date of Pennock?", "Founded in 1079, Pennock is a city.", "1079"),
+    ("Where was Imogen Kestley born?", "Born in Velanthe, Imogen Kestley returns there every summer.", "Velanthe"),
+])
+def test_relations_said_in_other_words_are_read_without_the_embedder(question, fact, answer):
+    f = KnowledgeFilter(ConstantEmbedder(similar=False))
+    assert [e.answer for e in f.filter(question, [note(fact)]).kept] == [answer]
