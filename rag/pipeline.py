@@ -15,7 +15,10 @@ The flow of one question::
               listed in ``Answer.flags`` with every signal's value and reason. Memory and
               user facts are trusted, never judged; their answers are what corpus passages
               are checked against. When every corpus passage is quarantined the answer
-              falls back to memory, then the parametric answer, or abstains (``on_poisoned``)
+              falls back to memory, then the parametric answer, or abstains (``on_poisoned``).
+              The corpus answer follows the robust vote of the kept passages: the passages
+              backing its winner are read; a vote that does not decide (one passage against
+              one) makes the pipeline abstain with every side listed (``on_contested``)
     read      answers per source: user and memory facts give their answer span; corpus
               passages are read (extraction first, the generator second)
     parametric the generator's closed-book answer, when needed
@@ -49,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 PARAMETRIC_MODES = ("fallback", "always", "never")
 ON_POISONED = ("fallback", "abstain")
+ON_CONTESTED = ("abstain", "parametric", "vote")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,14 @@ class PipelineConfig:
         on_poisoned: When the detector quarantined every corpus passage and neither user
             nor memory answers: ``fallback`` (the parametric answer, if ``parametric``
             allows one) or ``abstain``.
+        on_contested: When the corpus passages that survived the detector disagree and
+            their vote does not decide (one passage against one: the tie an attacker can
+            always force), and neither user nor memory answers: ``abstain`` (the answer
+            is empty and every side is listed in ``Answer.conflicts``), ``parametric``
+            (the side the closed-book answer agrees with wins; if it agrees with none,
+            abstain) or ``vote`` (the vote's winner, tie or not).
+        contest_margin: The vote decides when its winner has more than this many times
+            the votes of every contradicting answer.
     """
 
     k: int = 5
@@ -104,6 +116,8 @@ class PipelineConfig:
     detect_threshold: float = 0.5
     detect_perplexity: bool = False
     on_poisoned: str = "fallback"
+    on_contested: str = "abstain"
+    contest_margin: float = 2.0
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
@@ -114,6 +128,12 @@ class PipelineConfig:
             raise ConfigError(msg)
         if self.on_poisoned not in ON_POISONED:
             msg = f"on_poisoned must be one of {ON_POISONED}, got {self.on_poisoned!r}"
+            raise ConfigError(msg)
+        if self.on_contested not in ON_CONTESTED:
+            msg = f"on_contested must be one of {ON_CONTESTED}, got {self.on_contested!r}"
+            raise ConfigError(msg)
+        if not isinstance(self.contest_margin, int | float) or not 1.0 <= self.contest_margin < float("inf"):
+            msg = f"contest_margin must be a finite number >= 1, got {self.contest_margin!r}"
             raise ConfigError(msg)
         if isinstance(self.detect_signals, str) or any(s not in SIGNALS for s in self.detect_signals):
             msg = f"detect_signals must be a tuple of names from {SIGNALS}, got {self.detect_signals!r}"
@@ -137,6 +157,8 @@ class _Work:
     flags: list[dict] = field(default_factory=list)
     poisoned_out: bool = False  # the detector quarantined every corpus passage
     quarantined_answers: list[str] = field(default_factory=list)  # what the quarantined passages say
+    support: tuple[str, ...] = ()  # corpus passages backing the detector's robust aggregate
+    contest: list[Candidate] = field(default_factory=list)  # the sides of an undecided vote, winner's first
     parametric_asked: bool = False
 
 
@@ -189,7 +211,8 @@ class Pipeline:
         if detector is None and self.config.detect:
             scorer = generator if self.config.detect_perplexity and isinstance(generator, Scorer) else None
             self.detector = PoisonDetector(store.embedder, generator=generator, signals=self.config.detect_signals,
-                                           threshold=self.config.detect_threshold, scorer=scorer)
+                                           threshold=self.config.detect_threshold, scorer=scorer,
+                                           contest_margin=self.config.contest_margin)
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -336,7 +359,11 @@ class Pipeline:
         items, owners = [], []
         for w in work:
             if self.config.arbiter:
+                if w.contest:
+                    continue  # the vote did not decide; _decide settles it by on_contested
                 passages = [e.passage for e in w.evidence if e.source == "corpus"]
+                if w.support:  # the robust vote decided: read the passages that back it
+                    passages = [p for p in passages if p.id in w.support]
             else:  # plain RAG: read whatever was retrieved, memory first if asked
                 passages = [e.passage for e in w.evidence if e.source != "user"]
                 if self.config.memory_first:
@@ -381,6 +408,22 @@ class Pipeline:
         each = _ms(start) / len(requests)
         for w, decision in zip(owners, decisions):
             self._quarantine(w, decision, each)
+            if self.config.arbiter:
+                self._weigh_vote(w, decision)
+
+    def _weigh_vote(self, w: _Work, decision: DetectionDecision) -> None:
+        """The corpus's answer follows the robust vote: its backers are read when it
+        decided; when it did not, the sides are kept for ``_decide`` (unless user or memory
+        answer, which outrank the corpus whatever it says)."""
+        w.support = decision.support
+        if not decision.contested or any(c.source in ("user", "memory") for c in w.candidates):
+            return
+        answer_of = {v.passage_id: v.answer for v in decision.verdicts}
+        sides: dict[str, list[str]] = {decision.aggregate_answer: list(decision.support)}
+        for pid in decision.rivals:
+            side = next((a for a in sides if same_answer(a, answer_of[pid])), answer_of[pid])
+            sides.setdefault(side, []).append(pid)
+        w.contest = [Candidate("corpus", answer, tuple(ids), 0.5) for answer, ids in sides.items()]
 
     @staticmethod
     def _quarantine(w: _Work, decision: DetectionDecision, ms: float) -> None:
@@ -407,7 +450,8 @@ class Pipeline:
             return
         need = [w for w in work if not w.parametric_asked
                 and (mode == "always" or not any(c.source != "parametric" for c in w.candidates))
-                and not (w.poisoned_out and self.config.on_poisoned == "abstain")]
+                and not (w.poisoned_out and self.config.on_poisoned == "abstain")
+                and not (w.contest and self.config.on_contested == "abstain" and mode != "always")]
         if not need:
             return
         for w in need:
@@ -434,8 +478,28 @@ class Pipeline:
                                        {"answer": suspect[0].answer,
                                         "reason": "agrees with the quarantined passages' answer"}))
 
+    def _settle_contest(self, w: _Work) -> Answer:
+        """An undecided corpus vote: abstain, let the closed-book answer pick a side, or
+        take the vote's winner (``on_contested``)."""
+        mode = self.config.on_contested
+        if mode == "vote":
+            winner = w.contest[0]
+        else:
+            parametric = next((c for c in w.candidates if c.source == "parametric"), None)
+            sided = [c for c in w.contest if parametric is not None and same_answer(c.answer, parametric.answer)]
+            winner = sided[0] if mode == "parametric" and len(sided) == 1 else None
+        losers = [c for c in w.contest if c is not winner]
+        why = (f"corpus contested: {' vs '.join(repr(c.answer) for c in w.contest)}; "
+               f"{'abstain' if winner is None else f'{winner.answer!r} by on_contested={mode}'}")
+        w.trace.append(StageRecord("arbitrate", "abstain" if winner is None else "corpus", 0.0,
+                                   {"reason": why, "candidates": [(c.source, c.answer, list(c.evidence))
+                                                                  for c in [*w.contest, *w.candidates]]}))
+        return self._finish(w, winner, losers, why)
+
     def _decide(self, w: _Work) -> Answer:
         self._withhold_parametric(w)
+        if w.contest and not any(c.source in ("user", "memory") for c in w.candidates):
+            return self._settle_contest(w)
         if not self.config.arbiter:
             ranked = sorted(w.candidates, key=lambda c: SOURCES.index(c.source))
             chosen = w.reading or (ranked[0] if ranked else None)

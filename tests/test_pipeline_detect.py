@@ -193,3 +193,75 @@ def test_a_parametric_answer_that_says_what_the_poisons_say_is_withheld(store):
     assert withheld and withheld[0].details["answer"] == "Duskmere"
     # a closed-book answer that differs is still the fallback
     assert Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(k=3, rewrite=False)).ask(Q).text == "Paris"
+
+
+# -- a vote that does not decide ----------------------------------------------------------
+
+#: A paraphrased poison: it does not repeat the question, so only the vote can see it.
+QUIET_POISON = Passage("adv-quiet", "Since the reform, Veldoria's capital city is Duskmere.")
+
+
+def test_one_quiet_poison_against_one_clean_passage_makes_the_pipeline_abstain(store):
+    store.add_passages([QUIET_POISON])
+    answer = Pipeline(store, ScriptedGenerator(context_reader)).ask(Q)
+    assert answer.abstained and answer.flags == ()  # nothing is poisoned for sure, so nothing is flagged
+    sides = {c["answer"]: c["evidence"] for c in answer.conflicts}
+    assert sides == {"Marrowgate": ["t1"], "Duskmere": ["adv-quiet"]}
+    arbitrate = next(r for r in answer.trace if r.stage == "arbitrate")
+    assert arbitrate.decision == "abstain" and "contested" in arbitrate.details["reason"]
+    assert "parametric" not in [r.stage for r in answer.trace]  # abstaining needs no closed-book answer
+
+
+@pytest.mark.parametrize(("closed_book", "expected"), [("Marrowgate", "Marrowgate"), ("Duskmere", "Duskmere"),
+                                                       ("Paris", "")])
+def test_on_contested_parametric_lets_the_closed_book_answer_pick_a_side(store, closed_book, expected):
+    store.add_passages([QUIET_POISON])
+    gen = ScriptedGenerator(lambda p: context_reader(p) if p.startswith("Context:") else closed_book)
+    answer = Pipeline(store, gen, PipelineConfig(on_contested="parametric")).ask(Q)
+    assert answer.text == expected
+    if expected:
+        assert answer.source == "corpus" and len(answer.conflicts) == 1
+        assert answer.citations == (("t1",) if expected == "Marrowgate" else ("adv-quiet",))
+
+
+def test_on_contested_vote_takes_the_votes_winner(store):
+    store.add_passages([QUIET_POISON])
+    answer = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(on_contested="vote")).ask(Q)
+    detect = next(r for r in answer.trace if r.stage == "detect")
+    assert answer.text == detect.details["aggregate"] and answer.source == "corpus"
+    assert [c["answer"] for c in answer.conflicts] != [answer.text]
+
+
+def test_memory_settles_a_contested_corpus(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    store.add_passages([QUIET_POISON])
+    KnowledgeEditor(store).edit("The capital of Veldoria is now Ostrava.")
+    answer = Pipeline(store, ScriptedGenerator(context_reader)).ask(Q)
+    assert (answer.text, answer.source) == ("Ostrava", "memory")
+
+
+def test_a_decided_vote_reads_only_the_passages_that_back_it(store):
+    store.remove(["t1"])
+    store.add_passages([Passage("adv-top", "Since the reform the capital of Veldoria is Duskmere."),
+                        Passage("t1b", "Veldoria has been governed for centuries from its capital Marrowgate."),
+                        Passage("t1c", "The capital of Veldoria, on the river Osk, is Marrowgate."),
+                        Passage("t1d", "The royal court of Veldoria sits in its capital, Marrowgate.")])
+    prompts = []
+    gen = ScriptedGenerator(lambda p: prompts.append(p) or context_reader(p))
+    answer = Pipeline(store, gen, PipelineConfig(k=8, extractive=False, rewrite=False)).ask(Q)
+    retrieved = next(r for r in answer.trace if r.stage == "retrieve").details["ids"]
+    assert retrieved[0] == "adv-top"  # the premise: a reader of the top passages would read it first
+    detect = next(r for r in answer.trace if r.stage == "detect")
+    assert "contested" not in detect.details["reason"] and detect.details["quarantined"] == []
+    assert answer.text == "Marrowgate" and answer.citations
+    assert set(answer.citations) <= {"t1b", "t1c", "t1d"}
+    readings = [p for p in prompts if p.split("\nQuestion:")[0].count("Marrowgate") >= 2]  # not isolated
+    assert readings and not any("Duskmere" in p for p in readings)
+
+
+def test_bad_contest_config_is_a_config_error():
+    with pytest.raises(ConfigError, match="on_contested"):
+        PipelineConfig(on_contested="coin")
+    with pytest.raises(ConfigError, match="contest_margin"):
+        PipelineConfig(contest_margin=0.9)

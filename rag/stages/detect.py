@@ -66,8 +66,9 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
-from rag.stages.read import clean_answer, extract, supports
-from rag.stages.structure import WH_WORDS, stem
+from rag.stages.read import clean_answer, extract, sentences, supports
+from rag.stages.relations import relation_concepts, relations_agree, timed_concepts
+from rag.stages.structure import WH_WORDS, expected_type, read_fact, stem
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,12 @@ class DetectionDecision:
         aggregate_answer: The robust aggregate of the kept passages' isolated answers
             ("" when none of them gives one).
         reason: A readable summary of the decision.
+        support: Ids of the kept passages that back the aggregate (they read it, or state
+            it), in input order.
+        rivals: Ids of the kept passages whose own answer contradicts the aggregate.
+        contested: The vote did not decide: some rival answer has at least ``1 /
+            contest_margin`` of the aggregate's votes (one poison against one gold passage
+            is such a tie). A reader should then trust neither side on the vote alone.
 
     Example:
         >>> from rag.testing import HashEmbedder
@@ -190,6 +197,9 @@ class DetectionDecision:
     quarantined: tuple[str, ...]
     aggregate_answer: str
     reason: str
+    support: tuple[str, ...] = ()
+    rivals: tuple[str, ...] = ()
+    contested: bool = False
 
     def verdict(self, passage_id: str) -> Verdict:
         """The verdict on ``passage_id``; ``KeyError`` when no such passage was inspected."""
@@ -778,6 +788,10 @@ class PoisonDetector:
             near-duplicates (catches copies whose embeddings drift apart).
         min_cluster: Smallest crowd of near-duplicates the ``cluster`` signal reads. Two is
             too few: mirrored pages and re-posts pair up in clean corpora all the time.
+        contest_margin: The vote decides when its winner has more than this many times the
+            votes of every contradicting answer; otherwise the decision is ``contested``.
+            2 means that one independent passage against one (or two against one) is no
+            majority, since an attacker can always match one clean passage with one poison.
         max_new_tokens: Length limit of a generated isolated answer.
         scorer: Scores passages under a language model for the perplexity term of
             ``anomaly`` (usually the generator itself); ``None`` leaves the term out.
@@ -814,6 +828,7 @@ class PoisonDetector:
         duplicate_threshold: float = 0.8,
         shingle_threshold: float = 0.5,
         min_cluster: int = 3,
+        contest_margin: float = 2.0,
         max_new_tokens: int = 8,
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
@@ -843,6 +858,9 @@ class PoisonDetector:
         if not isinstance(min_cluster, int) or min_cluster < 2:
             msg = f"min_cluster must be an integer >= 2, got {min_cluster!r}"
             raise ConfigError(msg)
+        if not isinstance(contest_margin, int | float) or not 1.0 <= contest_margin < math.inf:
+            msg = f"contest_margin must be a finite number >= 1, got {contest_margin!r}"
+            raise ConfigError(msg)
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             msg = f"max_new_tokens must be a positive integer, got {max_new_tokens!r}"
             raise ConfigError(msg)
@@ -854,6 +872,7 @@ class PoisonDetector:
         self.duplicate_threshold = float(duplicate_threshold)
         self.shingle_threshold = float(shingle_threshold)
         self.min_cluster = min_cluster
+        self.contest_margin = float(contest_margin)
         self.max_new_tokens = max_new_tokens
         for name, bounds in (("nll_range", nll_range), ("window_nll_range", window_nll_range)):
             if (not isinstance(bounds, tuple | list) or len(bounds) != 2
@@ -1020,15 +1039,64 @@ class PoisonDetector:
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
         kept_vote = _vote(kept_idx, groups, units, trust, answers, group_texts, trusted, parametric)
         aggregate = _representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
+        side, support, rivals, contested = self._contest(question, kept_idx, answers, texts, groups, group_texts,
+                                                         kept_vote, units, trust)
+        if side is not None and side != kept_vote.winner:  # the passages' texts back another answer
+            aggregate = _representative(side, kept_idx, groups, answers, group_texts)
         decision = DetectionDecision(
             verdicts=tuple(verdicts),
             kept=tuple(passages[i].id for i in kept_idx),
             quarantined=tuple(v.passage_id for v in verdicts if v.poisoned),
             aggregate_answer=aggregate,
-            reason=self._reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx)),
+            reason=self._reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx), contested),
+            support=tuple(passages[i].id for i in support),
+            rivals=tuple(passages[i].id for i in rivals),
+            contested=contested,
         )
         logger.debug("detect %r: %s", question, decision.reason)
         return decision
+
+    def _contest(
+        self,
+        question: str,
+        kept: Sequence[int],
+        answers: Sequence[str],
+        texts: Sequence[str],
+        groups: Sequence[int | None],
+        group_texts: Mapping[int, str],
+        vote: _Vote,
+        units: Sequence[int],
+        trust: Sequence[float],
+    ) -> tuple[int | None, list[int], list[int], bool]:
+        """The answer the kept passages back most, its backers, the passages that
+        contradict it, and whether that is contested: the winner's side needs more than
+        ``contest_margin`` times the votes of every contradicting answer.
+
+        A passage backs an answer when its text states it, whatever it read alone
+        (extraction is noisy: "Marrowgate, the capital, lies on the Osk" may read "Osk"; and
+        a generated answer the passage does not state is a guess, not the passage's claim);
+        sides are counted in near-duplicate units, like the vote, and ties go to the vote's
+        winner.
+        A rival whose answer a backer also states is noisy reading, not a contradiction,
+        and so is one that says its answer only of another relation (the same town's river,
+        not its mayor)."""
+        if vote.winner is None:
+            return None, [], [], False
+        answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
+        sides = {g: [i for i in kept if supports(group_texts[g], texts[i])
+                     or groups[i] == g and supports(answers[i], texts[i])] for g in answered}
+        strength = {g: _unit_votes(members, units, trust) for g, members in sides.items()}
+        winner = max(answered, key=lambda g: (round(strength[g], 9), g == vote.winner))
+        if strength[winner] <= 0.0:  # no passage states any answer read: guesses decide nothing
+            return vote.winner, [i for i in kept if groups[i] == vote.winner], [], False
+        support = sides[winner]
+        rivals = [i for i in kept if i not in support and groups[i] is not None
+                  and not any(supports(answers[i], texts[j]) for j in support)
+                  and _speaks_to(question, answers[i], texts[i])]
+        if not rivals:
+            return winner, support, rivals, False
+        strongest = max(_unit_votes([j for j in rivals if groups[j] == groups[i]], units, trust) for i in rivals)
+        return winner, support, rivals, strength[winner] <= self.contest_margin * strongest + _EPS
 
     def _trust(self, score: float) -> float:
         if self.threshold <= 0.0:
@@ -1094,7 +1162,8 @@ class PoisonDetector:
         return out
 
     def _reason(
-        self, verdicts: Sequence[Verdict], vote: _Vote, group_texts: Mapping[int, str], aggregate: str, n_kept: int
+        self, verdicts: Sequence[Verdict], vote: _Vote, group_texts: Mapping[int, str], aggregate: str, n_kept: int,
+        contested: bool = False,
     ) -> str:
         flagged = [v for v in verdicts if v.poisoned]
         parts = [f"quarantined {len(flagged)} of {len(verdicts)} passage(s) at threshold {self.threshold:g}"]
@@ -1109,9 +1178,35 @@ class PoisonDetector:
             winner_votes = vote.votes[vote.winner] if vote.winner is not None else 0.0
             parts.append(f"aggregate {aggregate!r} from {n_kept} kept passage(s), "
                          f"votes {winner_votes:.2f}{rival}{tie}")
+            if contested:
+                parts.append(f"contested: a contradicting answer has more than 1/{self.contest_margin:g} "
+                             "of the aggregate's votes")
         else:
             parts.append("no kept passage gives an answer")
         return "; ".join(parts)
+
+
+def _speaks_to(question: str, answer: str, text: str) -> bool:
+    """Whether ``text`` states ``answer`` as the answer to the question's relation: some
+    sentence states it, and names no relation the lexicon tells apart from the question's
+    ("Veldoria's currency is the crown" does not answer "What is its capital?"). An answer
+    the text does not state is the reader's guess, not the passage's claim."""
+    stating = [s for s in sentences(text) if supports(answer, s)]
+    if not stating:
+        return False
+    q_concepts = None
+    for sentence in stating:
+        reading = read_fact(sentence, question)
+        if q_concepts is None:
+            q_concepts = relation_concepts(reading.question_relation)
+            if expected_type(question) == "time":
+                q_concepts = timed_concepts(q_concepts)
+        f_concepts = relation_concepts(reading.relation)
+        if any(c.isdigit() for c in answer):
+            f_concepts = timed_concepts(f_concepts)
+        if relations_agree(q_concepts, f_concepts) is not False:
+            return True
+    return False
 
 
 def _consistent(answers: Sequence[str], texts: Sequence[str], i: int, j: int) -> bool:
@@ -1174,6 +1269,14 @@ def _vote(
     ranked = sorted(votes, key=key, reverse=True)
     tied = len(ranked) > 1 and abs(votes[ranked[0]] - votes[ranked[1]]) <= _EPS
     return _Vote(ranked[0], votes, tied)
+
+
+def _unit_votes(members: Sequence[int], units: Sequence[int], trust: Sequence[float]) -> float:
+    """Votes of a set of passages: one per near-duplicate unit, worth its members' mean trust."""
+    by_unit: dict[int, list[float]] = {}
+    for i in members:
+        by_unit.setdefault(units[i], []).append(trust[i])
+    return sum(sum(t) / len(t) for t in by_unit.values())
 
 
 def _representative(

@@ -425,3 +425,39 @@ def test_perplexity_signal_reads_the_mean_and_the_worst_window():
 def test_bad_perplexity_config_is_a_config_error(kwargs, named):
     with pytest.raises(ConfigError, match=named):
         PoisonDetector(HashEmbedder(), **kwargs)
+
+
+# -- contested votes ----------------------------------------------------------------------
+
+
+def test_one_poison_against_one_clean_passage_is_a_contested_vote(detector):
+    # no echo, no crowd: nothing marks the poison, and one vote against one decides nothing
+    decision = detector.inspect(Q, [Passage("clean", CLEAN[0]), Passage("p", PARAPHRASED[0])])
+    assert decision.quarantined == ()
+    assert decision.contested
+    assert decision.support == ("clean",) and decision.rivals == ("p",)  # the tie went to the first-ranked
+    assert "contested" in decision.reason
+
+
+def test_a_clear_majority_decides_the_vote():
+    det = PoisonDetector(HashEmbedder(), signals=("isolation",))
+    clean = [Passage("c0", CLEAN[0]), Passage("c1", CLEAN[4]), Passage("c2", CLEAN[1])]
+    decision = det.inspect(Q, [Passage("p", PARAPHRASED[0]), *clean])  # the poison ranks first
+    assert decision.aggregate_answer == TRUE
+    assert not decision.contested
+    assert decision.rivals == ("p",) and set(decision.support) == {"c0", "c1", "c2"}
+    # the same vote under a stricter margin is contested
+    strict = PoisonDetector(HashEmbedder(), signals=("isolation",), contest_margin=4.0)
+    assert strict.inspect(Q, [Passage("p", PARAPHRASED[0]), *clean]).contested
+
+
+def test_agreeing_passages_leave_nothing_to_contest(detector):
+    decision = detector.inspect(Q, passages("c", CLEAN))
+    assert not decision.contested and decision.rivals == ()
+    assert set(decision.support) == set(decision.kept)
+
+
+@pytest.mark.parametrize("margin", [0.5, float("inf"), "2"])
+def test_bad_contest_margin_is_a_config_error(margin):
+    with pytest.raises(ConfigError, match="contest_margin"):
+        PoisonDetector(HashEmbedder(), contest_margin=margin)
