@@ -95,6 +95,10 @@ class PipelineConfig:
             abstain) or ``vote`` (the vote's winner, tie or not).
         contest_margin: The vote decides when its winner has more than this many times
             the votes of every contradicting answer.
+        corroborate: When the only corpus evidence is one crowd of near-copies (three or
+            more passages that are one vote), retrieve ``widen`` times deeper once and
+            inspect again: a fully poisoned top k hides the clean passages just below it.
+        widen: How many times ``k`` the corroborating search retrieves.
     """
 
     k: int = 5
@@ -118,6 +122,8 @@ class PipelineConfig:
     on_poisoned: str = "fallback"
     on_contested: str = "abstain"
     contest_margin: float = 2.0
+    corroborate: bool = True
+    widen: int = 3
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
@@ -131,6 +137,9 @@ class PipelineConfig:
             raise ConfigError(msg)
         if self.on_contested not in ON_CONTESTED:
             msg = f"on_contested must be one of {ON_CONTESTED}, got {self.on_contested!r}"
+            raise ConfigError(msg)
+        if not isinstance(self.widen, int) or self.widen < 1:
+            msg = f"widen must be a positive integer, got {self.widen!r}"
             raise ConfigError(msg)
         if not isinstance(self.contest_margin, int | float) or not 1.0 <= self.contest_margin < float("inf"):
             msg = f"contest_margin must be a finite number >= 1, got {self.contest_margin!r}"
@@ -388,28 +397,55 @@ class Pipeline:
     def _detect(self, work: Sequence[_Work]) -> None:
         if not self.config.detect or self.detector is None:
             return
-        requests, owners = [], []
-        for w in work:
-            corpus = [e.passage for e in w.evidence if e.source == "corpus"]
-            if not corpus:
-                continue
-            # memory and user facts are trusted: they are what the corpus is checked against,
-            # once the filter has found that they bear on this question (unfiltered, a note
-            # about something else would make every corpus passage look contradicted)
-            trusted = [e.answer for e in w.evidence
-                       if self.config.filter and e.source in ("user", "memory") and e.answer]
-            parametric = next((c.answer for c in w.candidates if c.source == "parametric"), None)
-            requests.append(DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric))
-            owners.append(w)
-        if not requests:
+        owners = [w for w in work if any(e.source == "corpus" for e in w.evidence)]
+        if not owners:
             return
         start = time.perf_counter()
-        decisions = self.detector.inspect_many(requests)
-        each = _ms(start) / len(requests)
+        decisions = self.detector.inspect_many([self._detection_request(w) for w in owners])
+        crowded = [i for i, d in enumerate(decisions) if self.config.corroborate and _uncorroborated(d)]
+        if crowded:
+            # one crowd of near-copies and nothing else: look further for independent evidence
+            self._widen([owners[i] for i in crowded])
+            again = self.detector.inspect_many([self._detection_request(owners[i]) for i in crowded])
+            for i, decision in zip(crowded, again):
+                decisions[i] = decision
+        each = _ms(start) / len(owners)
         for w, decision in zip(owners, decisions):
             self._quarantine(w, decision, each)
             if self.config.arbiter:
                 self._weigh_vote(w, decision)
+
+    def _detection_request(self, w: _Work) -> DetectionRequest:
+        corpus = [e.passage for e in w.evidence if e.source == "corpus"]
+        # memory and user facts are trusted: they are what the corpus is checked against,
+        # once the filter has found that they bear on this question (unfiltered, a note
+        # about something else would make every corpus passage look contradicted)
+        trusted = [e.answer for e in w.evidence if self.config.filter and e.source in ("user", "memory") and e.answer]
+        parametric = next((c.answer for c in w.candidates if c.source == "parametric"), None)
+        return DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric)
+
+    def _widen(self, work: Sequence[_Work]) -> None:
+        """Retrieve ``widen`` times deeper and add the corpus passages the filter keeps."""
+        start = time.perf_counter()
+        texts = [list(w.rewrite.queries) if w.rewrite else [w.query.question] for w in work]
+        k = self.config.k * self.config.widen
+        flat = self.store.search_many([t for ts in texts for t in ts], k,
+                                      namespaces=[w.query.namespace for w, ts in zip(work, texts) for _ in ts])
+        at = 0
+        for w, ts in zip(work, texts):
+            rankings, at = flat[at : at + len(ts)], at + len(ts)
+            fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])[:k]
+            by_id = {h.id: h.passage for ranking in rankings for h in ranking}
+            have = {e.passage.id for e in w.evidence}
+            new = [by_id[i] for i, _ in fused if i not in have and by_id[i].origin == "corpus"]
+            if self.config.filter:
+                kept = list(self.filter.filter(w.query.question, new, sources=["corpus"] * len(new)).kept)
+            else:
+                kept = [self._unfiltered(w.query.question, p, "corpus") for p in new]
+            w.evidence.extend(kept)
+            w.trace.append(StageRecord("widen", f"{len(kept)} more corpus passages", _ms(start) / len(work),
+                                       {"k": k, "ids": [e.passage.id for e in kept],
+                                        "reason": "the evidence was one crowd of near-copies"}))
 
     def _weigh_vote(self, w: _Work, decision: DetectionDecision) -> None:
         """The corpus's answer follows the robust vote: its backers are read when it
@@ -521,6 +557,12 @@ class Pipeline:
             return Answer("", "none", (), conflict_records, flags, trace=tuple(w.trace), question=w.query.question)
         return Answer(winner.answer, winner.source, tuple(winner.evidence), conflict_records,  # type: ignore[arg-type]
                       flags, trace=tuple(w.trace), question=w.query.question)
+
+
+def _uncorroborated(decision: DetectionDecision, crowd: int = 3) -> bool:
+    """At least ``crowd`` kept passages back the answer, all near-copies of each other, and
+    no independent passage backs or contradicts it (how a fully poisoned top k looks)."""
+    return len(decision.support) >= crowd and decision.backers == 1 and not decision.rivals
 
 
 def _ms(start: float) -> float:

@@ -179,6 +179,7 @@ class DetectionDecision:
         support: Ids of the kept passages that back the aggregate (they read it, or state
             it), in input order.
         rivals: Ids of the kept passages whose own answer contradicts the aggregate.
+        backers: Independent units among ``support`` (near-copies count once).
         contested: The vote did not decide: some rival answer has at least ``1 /
             contest_margin`` of the aggregate's votes (one poison against one gold passage
             is such a tie). A reader should then trust neither side on the vote alone.
@@ -200,6 +201,7 @@ class DetectionDecision:
     support: tuple[str, ...] = ()
     rivals: tuple[str, ...] = ()
     contested: bool = False
+    backers: int = 0
 
     def verdict(self, passage_id: str) -> Verdict:
         """The verdict on ``passage_id``; ``KeyError`` when no such passage was inspected."""
@@ -792,6 +794,11 @@ class PoisonDetector:
             votes of every contradicting answer; otherwise the decision is ``contested``.
             2 means that one independent passage against one (or two against one) is no
             majority, since an attacker can always match one clean passage with one poison.
+        topic_ratio: Only passages whose cosine to the question is at least this share of
+            the best inspected passage's take part in a contest; the others were retrieved
+            for a word they share, not for the question. 0.5 with all-MiniLM-L6-v2: on a
+            split of PoisonedRAG's NQ targets (targets 20-39), gold passages and poisons sit
+            at 0.59-1.0 of the best, other targets' gold passages mostly below 0.47.
         max_new_tokens: Length limit of a generated isolated answer.
         scorer: Scores passages under a language model for the perplexity term of
             ``anomaly`` (usually the generator itself); ``None`` leaves the term out.
@@ -829,6 +836,7 @@ class PoisonDetector:
         shingle_threshold: float = 0.5,
         min_cluster: int = 3,
         contest_margin: float = 2.0,
+        topic_ratio: float = 0.5,
         max_new_tokens: int = 8,
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
@@ -861,6 +869,9 @@ class PoisonDetector:
         if not isinstance(contest_margin, int | float) or not 1.0 <= contest_margin < math.inf:
             msg = f"contest_margin must be a finite number >= 1, got {contest_margin!r}"
             raise ConfigError(msg)
+        if not isinstance(topic_ratio, int | float) or not 0.0 <= topic_ratio <= 1.0:
+            msg = f"topic_ratio must lie in [0, 1], got {topic_ratio!r}"
+            raise ConfigError(msg)
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             msg = f"max_new_tokens must be a positive integer, got {max_new_tokens!r}"
             raise ConfigError(msg)
@@ -873,6 +884,7 @@ class PoisonDetector:
         self.shingle_threshold = float(shingle_threshold)
         self.min_cluster = min_cluster
         self.contest_margin = float(contest_margin)
+        self.topic_ratio = float(topic_ratio)
         self.max_new_tokens = max_new_tokens
         for name, bounds in (("nll_range", nll_range), ("window_nll_range", window_nll_range)):
             if (not isinstance(bounds, tuple | list) or len(bounds) != 2
@@ -977,7 +989,17 @@ class PoisonDetector:
         needs_answers = bool(_ANSWER_SIGNALS & set(self.signals))
         answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
-        return [self._inspect(r, a, perplexity) for r, a in zip(requests, answers, strict=True)]
+        vectors = self._vectors(requests)
+        return [self._inspect(r, a, perplexity, v) for r, a, v in zip(requests, answers, vectors, strict=True)]
+
+    def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per request, the question's vector and its passages' (one embedding call for all)."""
+        texts = list(dict.fromkeys([r.question for r in requests] + [p.full_text for r in requests for p in r.passages]))
+        if not any(r.passages for r in requests):
+            return [(np.zeros(0), np.zeros((0, 0)))] * len(requests)
+        embedded = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
+        return [(embedded[r.question], np.array([embedded[p.full_text] for p in r.passages]))
+                if r.passages else (np.zeros(0), np.zeros((0, 0))) for r in requests]
 
     def _perplexity(self, texts: Sequence[str]) -> Mapping[str, Signal]:
         """The perplexity reading of each text, one scorer call for those not seen before."""
@@ -993,7 +1015,7 @@ class PoisonDetector:
         return {t: self._ppl_cache[t] for t in texts}
 
     def _inspect(self, request: DetectionRequest, answers: list[str],
-                 perplexity: Mapping[str, Signal]) -> DetectionDecision:
+                 perplexity: Mapping[str, Signal], vectors: tuple[np.ndarray, np.ndarray]) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
@@ -1002,7 +1024,10 @@ class PoisonDetector:
         parametric = parametric_answer if parametric_answer and parametric_answer.strip() else None
         texts = [p.text for p in passages]
         groups, group_texts = _group_answers(answers)
-        units = self._units(passages, groups)
+        question_vector, passage_vectors = vectors
+        units = self._units(passages, groups, passage_vectors)
+        relevance = passage_vectors @ question_vector
+        on_topic = [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
 
         readings: list[dict[str, Signal]] = [{} for _ in passages]
         for i, passage in enumerate(passages):
@@ -1039,8 +1064,8 @@ class PoisonDetector:
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
         kept_vote = _vote(kept_idx, groups, units, trust, answers, group_texts, trusted, parametric)
         aggregate = _representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
-        side, support, rivals, contested = self._contest(question, kept_idx, answers, texts, groups, group_texts,
-                                                         kept_vote, units, trust)
+        side, support, rivals, contested = self._contest(question, [i for i in kept_idx if on_topic[i]], answers,
+                                                         texts, groups, group_texts, kept_vote, units, trust)
         if side is not None and side != kept_vote.winner:  # the passages' texts back another answer
             aggregate = _representative(side, kept_idx, groups, answers, group_texts)
         decision = DetectionDecision(
@@ -1052,6 +1077,7 @@ class PoisonDetector:
             support=tuple(passages[i].id for i in support),
             rivals=tuple(passages[i].id for i in rivals),
             contested=contested,
+            backers=len({units[i] for i in support}),
         )
         logger.debug("detect %r: %s", question, decision.reason)
         return decision
@@ -1080,9 +1106,9 @@ class PoisonDetector:
         A rival whose answer a backer also states is noisy reading, not a contradiction,
         and so is one that says its answer only of another relation (the same town's river,
         not its mayor)."""
-        if vote.winner is None:
-            return None, [], [], False
         answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
+        if vote.winner is None or not answered:
+            return vote.winner, [], [], False
         sides = {g: [i for i in kept if supports(group_texts[g], texts[i])
                      or groups[i] == g and supports(answers[i], texts[i])] for g in answered}
         strength = {g: _unit_votes(members, units, trust) for g, members in sides.items()}
@@ -1106,7 +1132,7 @@ class PoisonDetector:
     def _combine(self, readings: Mapping[str, Signal]) -> float:
         return min(1.0, sum(self.weights[name] * sig.value for name, sig in readings.items()))
 
-    def _units(self, passages: Sequence[Passage], groups: Sequence[int | None]) -> list[int]:
+    def _units(self, passages: Sequence[Passage], groups: Sequence[int | None], vectors: np.ndarray) -> list[int]:
         """Near-duplicate units: passages that read the same answer and are near-copies share
         a unit (named by its first member). Different answers never share one, so a copy of a
         clean passage with the answer swapped does not dilute the clean passage's vote."""
@@ -1120,8 +1146,6 @@ class PoisonDetector:
             return list(range(len(passages)))
         need = sorted({i for ids in candidates for i in ids})
         shingles = {i: _shingles(passages[i].text) for i in need}
-        embedded = self.embedder.embed_documents([passages[i].full_text for i in need])
-        vectors = dict(zip(need, embedded, strict=True))
         for ids in candidates:
             for a_pos, a in enumerate(ids):
                 for b in ids[a_pos + 1 :]:

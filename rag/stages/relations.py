@@ -21,14 +21,14 @@ from rag.stages.structure import stem, tokens
 RELATIONS: dict[str, tuple[str, ...]] = {
     # places
     "place": ("where", "place", "location", "whereabouts"),
-    "from_place": ("from", "where from"),
+    "from_place": ("from", "where from", "originate", "originated", "originates", "comes from", "come from",
+                   "came from"),
     "birth_place": ("born", "birthplace", "birth place", "place of birth", "native of", "native to",
                     "hometown", "home town", "grew up", "originally from"),
     "death_place": ("die", "died", "death", "passed away", "place of death", "buried"),
     "origin_place": ("founded in", "formed in", "started in", "established in", "created in",
                      "formulated in",
-                     "developed in", "made in", "produced in", "invented in", "originate", "originated",
-                     "origin", "comes from", "come from", "came from", "country of origin"),
+                     "developed in", "made in", "produced in", "invented in", "origin", "country of origin"),
     "located_in": ("located", "situated", "province", "governorate", "region", "county", "district",
                    "state of", "lie in", "lies in", "can be found", "be found", "found in",
                    "held", "held in", "take place", "takes place", "based in"),
@@ -51,7 +51,8 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "area": ("surface area", "square kilometre", "square kilometer", "square mile", "how big"),
     # languages
     "language": ("language", "languages", "tongue", "speak", "speaks", "spoke", "spoken", "dialect",
-                 "native language", "mother tongue", "first language", "write in", "writes in"),
+                 "native language", "mother tongue", "first language", "write in", "writes in",
+                 "written in"),
     "official_language": ("official language", "official languages", "official status"),
     "original_language": ("original language", "originally written in", "language originally"),
     # people
@@ -92,9 +93,10 @@ RELATIONS: dict[str, tuple[str, ...]] = {
                 "manufactures", "build", "built", "design", "designed", "invent", "invented"),
     "author": ("author", "write", "wrote", "written", "writer", "penned"),
     "publisher": ("publisher", "publish", "published", "issued by", "brought out", "put out"),
+    # "premiere" stems as "premier" (a head of government): only "premiere on" names a channel
     "broadcaster": ("network", "channel", "air", "aired", "airs", "broadcast", "broadcaster", "debut",
-                    "debuts", "debuted", "originally aired",
-                    "premiere", "premiered", "television station", "tv station"),
+                    "debuts", "debuted", "originally aired", "premiere on", "premiered on", "premieres on",
+                    "television station", "tv station"),
     "director": ("directed", "director", "filmmaker"),
     "currency": ("currency", "money", "coin", "legal tender"),
     "named_after": ("named after", "named for", "name after"),
