@@ -560,9 +560,10 @@ class Pipeline:
 
 
 def _uncorroborated(decision: DetectionDecision, crowd: int = 3) -> bool:
-    """At least ``crowd`` kept passages back the answer, all near-copies of each other, and
-    no independent passage backs or contradicts it (how a fully poisoned top k looks)."""
-    return len(decision.support) >= crowd and decision.backers == 1 and not decision.rivals
+    """At least ``crowd`` kept passages back the answer, worth fewer than two independent
+    witnesses (paraphrases of one claim), and nothing contradicts it: how a fully poisoned
+    top k looks."""
+    return len(decision.support) >= crowd and decision.witnesses < 2.0 and not decision.rivals
 
 
 def _ms(start: float) -> float:

@@ -112,6 +112,9 @@ PARAMETRIC_CONFLICT = 0.35
 # still follows the evidence instead of an arbitrary tie.
 _MIN_TRUST = 0.01
 _PPL_CACHE_SIZE = 4096
+#: Cosine that any two passages on one topic share under all-MiniLM-L6-v2 (poison and gold
+#: passage of one NQ target: median 0.58); only similarity above it makes two witnesses one.
+TOPIC_COSINE = 0.5
 _EPS = 1e-9
 
 
@@ -179,7 +182,8 @@ class DetectionDecision:
         support: Ids of the kept passages that back the aggregate (they read it, or state
             it), in input order.
         rivals: Ids of the kept passages whose own answer contradicts the aggregate.
-        backers: Independent units among ``support`` (near-copies count once).
+        witnesses: How many independent witnesses ``support`` is worth (near-copies of
+            one claim count as fewer than their number; see ``PoisonDetector._witnesses``).
         contested: The vote did not decide: some rival answer has at least ``1 /
             contest_margin`` of the aggregate's votes (one poison against one gold passage
             is such a tie). A reader should then trust neither side on the vote alone.
@@ -201,7 +205,7 @@ class DetectionDecision:
     support: tuple[str, ...] = ()
     rivals: tuple[str, ...] = ()
     contested: bool = False
-    backers: int = 0
+    witnesses: float = 0.0
 
     def verdict(self, passage_id: str) -> Verdict:
         """The verdict on ``passage_id``; ``KeyError`` when no such passage was inspected."""
@@ -1064,8 +1068,9 @@ class PoisonDetector:
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
         kept_vote = _vote(kept_idx, groups, units, trust, answers, group_texts, trusted, parametric)
         aggregate = _representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
-        side, support, rivals, contested = self._contest(question, [i for i in kept_idx if on_topic[i]], answers,
-                                                         texts, groups, group_texts, kept_vote, units, trust)
+        side, support, rivals, contested, witnesses = self._contest(
+            question, [i for i in kept_idx if on_topic[i]], answers, texts, groups, group_texts, kept_vote, trust,
+            passage_vectors)
         if side is not None and side != kept_vote.winner:  # the passages' texts back another answer
             aggregate = _representative(side, kept_idx, groups, answers, group_texts)
         decision = DetectionDecision(
@@ -1077,7 +1082,7 @@ class PoisonDetector:
             support=tuple(passages[i].id for i in support),
             rivals=tuple(passages[i].id for i in rivals),
             contested=contested,
-            backers=len({units[i] for i in support}),
+            witnesses=round(witnesses, 3),
         )
         logger.debug("detect %r: %s", question, decision.reason)
         return decision
@@ -1091,9 +1096,9 @@ class PoisonDetector:
         groups: Sequence[int | None],
         group_texts: Mapping[int, str],
         vote: _Vote,
-        units: Sequence[int],
         trust: Sequence[float],
-    ) -> tuple[int | None, list[int], list[int], bool]:
+        vectors: np.ndarray,
+    ) -> tuple[int | None, list[int], list[int], bool, float]:
         """The answer the kept passages back most, its backers, the passages that
         contradict it, and whether that is contested: the winner's side needs more than
         ``contest_margin`` times the votes of every contradicting answer.
@@ -1101,28 +1106,53 @@ class PoisonDetector:
         A passage backs an answer when its text states it, whatever it read alone
         (extraction is noisy: "Marrowgate, the capital, lies on the Osk" may read "Osk"; and
         a generated answer the passage does not state is a guess, not the passage's claim);
-        sides are counted in near-duplicate units, like the vote, and ties go to the vote's
-        winner.
+        sides are counted in independent witnesses (:meth:`_witnesses`), and ties go to the
+        vote's winner.
         A rival whose answer a backer also states is noisy reading, not a contradiction,
         and so is one that says its answer only of another relation (the same town's river,
         not its mayor)."""
         answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
         if vote.winner is None or not answered:
-            return vote.winner, [], [], False
-        sides = {g: [i for i in kept if supports(group_texts[g], texts[i])
-                     or groups[i] == g and supports(answers[i], texts[i])] for g in answered}
-        strength = {g: _unit_votes(members, units, trust) for g, members in sides.items()}
-        winner = max(answered, key=lambda g: (round(strength[g], 9), g == vote.winner))
-        if strength[winner] <= 0.0:  # no passage states any answer read: guesses decide nothing
-            return vote.winner, [i for i in kept if groups[i] == vote.winner], [], False
+            return vote.winner, [], [], False, 0.0
+        sides = {g: [i for i in kept if _affirms(question, group_texts[g], texts[i])
+                     or groups[i] == g and _affirms(question, answers[i], texts[i])] for g in answered}
+        strength = {g: self._witnesses(members, trust, vectors) for g, members in sides.items()}
+        winner = max(answered, key=lambda g: (round(strength[g][0], 9), g == vote.winner))
+        if strength[winner][0] <= 0.0:  # no passage states any answer read: guesses decide nothing
+            return vote.winner, [i for i in kept if groups[i] == vote.winner], [], False, 0.0
         support = sides[winner]
         rivals = [i for i in kept if i not in support and groups[i] is not None
-                  and not any(supports(answers[i], texts[j]) for j in support)
+                  and not any(_states(question, answers[i], texts[j]) for j in support)
                   and _speaks_to(question, answers[i], texts[i])]
+        votes, witnesses = strength[winner]
         if not rivals:
-            return winner, support, rivals, False
-        strongest = max(_unit_votes([j for j in rivals if groups[j] == groups[i]], units, trust) for i in rivals)
-        return winner, support, rivals, strength[winner] <= self.contest_margin * strongest + _EPS
+            return winner, support, rivals, False, witnesses
+        strongest = max(self._witnesses([j for j in rivals if groups[j] == groups[i]], trust, vectors)[0]
+                        for i in rivals)
+        return winner, support, rivals, votes <= self.contest_margin * strongest + _EPS, witnesses
+
+    def _witnesses(self, members: Sequence[int], trust: Sequence[float], vectors: np.ndarray) -> tuple[float, float]:
+        """How many independent witnesses ``members`` are worth, and that count weighted by
+        their mean trust.
+
+        Passages that say one thing in near-identical words are not independent: n passages
+        with mean pairwise correlation rho count as n / (1 + (n - 1) rho) witnesses (Kish's
+        effective sample size). rho is their mean pairwise cosine above ``TOPIC_COSINE`` (what
+        any two passages on one topic share), rescaled to [0, 1]: six paraphrases of one
+        crafted claim (cosine ~0.8) are worth about 1.5 witnesses, three passages from
+        independent sources (~0.6) about 2.1."""
+        n = len(members)
+        if n == 0:
+            return 0.0, 0.0
+        mean_trust = sum(trust[i] for i in members) / n
+        if n == 1:
+            return mean_trust, 1.0
+        sub = vectors[list(members)]
+        sims = sub @ sub.T
+        mean_cos = float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+        rho = min(1.0, max(0.0, (mean_cos - TOPIC_COSINE) / (1.0 - TOPIC_COSINE)))
+        effective = n / (1.0 + (n - 1) * rho)
+        return effective * mean_trust, effective
 
     def _trust(self, score: float) -> float:
         if self.threshold <= 0.0:
@@ -1210,12 +1240,47 @@ class PoisonDetector:
         return "; ".join(parts)
 
 
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+
+
+def _number_words(words: Sequence[str]) -> set[str]:
+    return {_NUMBER_WORDS.get(w, w) for w in words}
+
+
+def _states(question: str, answer: str, text: str) -> bool:
+    """``text`` states what ``answer`` adds to the question: every content word of the
+    answer that the question does not already hold ("2 seasons" asked "how many seasons":
+    the "2"; number words and digits alike). A generated answer often repeats the
+    question's words around its core."""
+    asked = _number_words(tokenize(question))
+    words = [w for w in _number_words(tokenize(answer)) if w not in asked]
+    if not words:
+        return supports(answer, text)
+    haystack = _number_words(tokenize(text, stopwords=frozenset()))
+    return all(w in haystack for w in words)
+
+
+_NEGATION = re.compile(r"\b(?:not|never|rather than|instead of|as opposed to|but not)\s+(?:the\s+|a\s+)?[\"'“‘]?$",
+                       re.IGNORECASE)
+
+
+def _affirms(question: str, answer: str, text: str) -> bool:
+    """``text`` states ``answer`` (see :func:`_states`) other than only as what is *not* so:
+    "Freud, not John B. Watson, is the father of behaviorism" does not back Watson."""
+    if not _states(question, answer, text):
+        return False
+    spots = [m.start() for m in re.finditer(re.escape(answer.strip()), text, re.IGNORECASE)] if answer.strip() else []
+    return not spots or any(not _NEGATION.search(text[max(0, at - 30) : at]) for at in spots)
+
+
 def _speaks_to(question: str, answer: str, text: str) -> bool:
     """Whether ``text`` states ``answer`` as the answer to the question's relation: some
     sentence states it, and names no relation the lexicon tells apart from the question's
     ("Veldoria's currency is the crown" does not answer "What is its capital?"). An answer
     the text does not state is the reader's guess, not the passage's claim."""
-    stating = [s for s in sentences(text) if supports(answer, s)]
+    stating = [s for s in sentences(text) if _states(question, answer, s)]
     if not stating:
         return False
     q_concepts = None
@@ -1293,14 +1358,6 @@ def _vote(
     ranked = sorted(votes, key=key, reverse=True)
     tied = len(ranked) > 1 and abs(votes[ranked[0]] - votes[ranked[1]]) <= _EPS
     return _Vote(ranked[0], votes, tied)
-
-
-def _unit_votes(members: Sequence[int], units: Sequence[int], trust: Sequence[float]) -> float:
-    """Votes of a set of passages: one per near-duplicate unit, worth its members' mean trust."""
-    by_unit: dict[int, list[float]] = {}
-    for i in members:
-        by_unit.setdefault(units[i], []).append(trust[i])
-    return sum(sum(t) / len(t) for t in by_unit.values())
 
 
 def _representative(

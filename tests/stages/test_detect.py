@@ -143,9 +143,10 @@ def test_near_copies_share_one_vote_instead_of_outvoting_by_count():
     # so the loser of the tie is not pushed by the vote
     det = PoisonDetector(HashEmbedder(), signals=("isolation",))
     decision = det.inspect(Q, [Passage("clean", CLEAN[0]), *passages("p", PARAPHRASED)])
-    assert decision.aggregate_answer == TRUE  # the tie goes to the first-ranked source
-    assert "tie" in decision.reason
+    assert "tie" in decision.reason  # the isolated answers' vote: one unit against one
     assert set(values(decision, "isolation").values()) == {0.0}
+    # counted as witnesses, six paraphrases are worth barely more than one passage: no majority
+    assert decision.contested and decision.witnesses < 1.5
 
 
 def test_hotflip_gibberish_poisons_are_quarantined_by_anomaly(detector):
