@@ -1,14 +1,15 @@
 import io
 
 from rag.demo import DEMO_CORPUS, run_demo
-from rag.testing import HashEmbedder, ScriptedGenerator
+from rag.testing import HashEmbedder, ScriptedGenerator, prompt_context
 
 
 def first_context_word(prompt: str) -> str:
     """A stand-in reader: the first word of the first passage shown (after its title)."""
-    if not prompt.startswith("Context:"):
+    context = prompt_context(prompt)
+    if context is None:
         return "unknown"
-    first = prompt.split("\n")[0].removeprefix("Context: ")
+    first = context.split("\n")[0]
     body = first.split(". ", 1)[-1]
     return body.split()[0]
 

@@ -2,15 +2,16 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.pipeline import Pipeline, PipelineConfig
-from rag.testing import ScriptedGenerator
+from rag.testing import ScriptedGenerator, prompt_context
 from rag.types import Passage, Query
 
 
 def context_reader(prompt: str) -> str:
     """Answers with the last word of the first context line: a stand-in for a reader."""
-    if not prompt.startswith("Context:"):
+    context = prompt_context(prompt)
+    if context is None:
         return "Paris"
-    first_line = prompt.split("\n")[0]
+    first_line = context.split("\n")[0]
     return first_line.rstrip(".").split()[-1]
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.pipeline import Pipeline, PipelineConfig
-from rag.testing import ScriptedGenerator
+from rag.testing import ScriptedGenerator, prompt_context
 from rag.types import Passage, Query
 
 Q = "What is the capital of Veldoria?"
@@ -13,9 +13,9 @@ Q = "What is the capital of Veldoria?"
 def context_reader(prompt: str) -> str:
     """A reader swayed by the majority: the commonest last word of the context's passages
     (the first among equals); closed book it says Paris."""
-    if not prompt.startswith("Context:"):
+    context = prompt_context(prompt)
+    if context is None:
         return "Paris"
-    context = prompt.split("\nQuestion:")[0].removeprefix("Context: ")
     last = [line.rstrip(".").split()[-1] for line in context.split("\n") if line.strip()]
     return max(last, key=lambda w: (last.count(w), -last.index(w)))
 
@@ -256,7 +256,7 @@ def test_a_decided_vote_reads_only_the_passages_that_back_it(store):
     assert "contested" not in detect.details["reason"] and detect.details["quarantined"] == []
     assert answer.text == "Marrowgate" and answer.citations
     assert set(answer.citations) <= {"t1b", "t1c", "t1d"}
-    readings = [p for p in prompts if p.split("\nQuestion:")[0].count("Marrowgate") >= 2]  # not isolated
+    readings = [p for p in prompts if (prompt_context(p) or "").count("Marrowgate") >= 2]  # not isolated
     assert readings and not any("Duskmere" in p for p in readings)
 
 

@@ -66,7 +66,7 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
-from rag.stages.read import clean_answer, extract, sentences, supports
+from rag.stages.read import Reader, clean_answer, extract, sentences, supports
 from rag.stages.relations import relation_concepts, relations_agree, timed_concepts
 from rag.stages.structure import WH_WORDS, expected_type, read_fact, stem
 from rag.types import Passage
@@ -909,7 +909,7 @@ class PoisonDetector:
     @staticmethod
     def isolated_prompt(question: str, passage: Passage) -> str:
         """The prompt that asks the generator for the answer one passage gives alone."""
-        return f"Context: {passage.full_text}\nQuestion: {question.strip()}\nAnswer:"
+        return Reader.context_prompt(question, [passage])
 
     def isolated_answers(self, question: str, passages: Sequence[Passage]) -> list[str]:
         """The answer each passage gives on its own ("" if none).

@@ -38,6 +38,19 @@ CLOSED_BOOK_EXAMPLES = (
 )
 
 
+#: Shown before a question with context, for the same reason: asked bare, a base model
+#: restates the question and runs out of tokens before the answer ("The first underwater
+#: cable was laid in"). On 30 NQ questions with their gold passage (targets 20-49 of the
+#: development data) gemma-3-270m's 8-token answer held the gold answer 13 times with these
+#: two examples against 10 without, and generated fewer tokens.
+CONTEXT_EXAMPLES = (
+    "Context: The Statue of Liberty was dedicated on October 28, 1886, in New York Harbor.\n"
+    "Question: when was the statue of liberty dedicated\nAnswer: October 28, 1886\n"
+    "Context: Pride and Prejudice is an 1813 novel of manners written by Jane Austen.\n"
+    "Question: who wrote pride and prejudice\nAnswer: Jane Austen\n"
+)
+
+
 def clean_answer(text: str) -> str:
     """Trim a generated answer to its core: no lead-in, no trailing full stop or quotes."""
     text = text.strip().strip('"\u201c\u201d').strip()
@@ -152,7 +165,7 @@ class Reader:
     @staticmethod
     def context_prompt(question: str, passages: Sequence[Passage]) -> str:
         context = "\n".join(p.full_text for p in passages)
-        return f"Context: {context}\nQuestion: {question.strip()}\nAnswer:"
+        return f"{CONTEXT_EXAMPLES}Context: {context}\nQuestion: {question.strip()}\nAnswer:"
 
     @staticmethod
     def closed_book_prompt(question: str) -> str:

@@ -12,7 +12,7 @@ from rag.memory.text import tokenize
 from rag.models.generator import cut_at_stop
 from rag.types import Passage
 
-__all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedScorer", "tiny_corpus"]
+__all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedScorer", "prompt_context", "tiny_corpus"]
 
 
 class HashEmbedder:
@@ -139,6 +139,22 @@ class ScriptedScorer:
 def _default_word_logprob(word: str) -> float:
     core = word.strip(".,;:!?\"'()")
     return -2.0 if core and (core.isalpha() or core.isdigit()) else -12.0
+
+
+def prompt_context(prompt: str) -> str | None:
+    """The passages a reader prompt shows for the asked question (its last ``Context:``
+    block, after any worked examples), or ``None`` for a closed-book prompt. For fake
+    generators that answer from the context.
+
+    Example:
+        >>> prompt_context("Context: Ex.\nQuestion: a\nAnswer: b\nContext: Real.\nQuestion: q\nAnswer:")
+        'Real.'
+        >>> prompt_context("Question: q\nAnswer:") is None
+        True
+    """
+    if "Context: " not in prompt:
+        return None
+    return prompt.rsplit("Context: ", 1)[1].split("\nQuestion:")[0]
 
 
 def tiny_corpus() -> list[Passage]:

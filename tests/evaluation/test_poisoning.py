@@ -7,7 +7,7 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.evaluation.poisoning import CONFIGS, run_poisoning_eval
-from rag.testing import HashEmbedder, ScriptedGenerator
+from rag.testing import HashEmbedder, ScriptedGenerator, prompt_context
 
 TARGETS = [
     {"id": "ost", "question": "what is the capital of ostrelia", "correct answer": "Varnholm",
@@ -37,9 +37,9 @@ ANSWERS = [a for t in TARGETS for a in (t["correct answer"], t["incorrect answer
 def majority_reader(prompt: str) -> str:
     """Reads like a small model swayed by repetition: the known answer the context states
     most often (the earliest among equals); closed book it knows nothing."""
-    if not prompt.startswith("Context:"):
+    context = prompt_context(prompt)
+    if context is None:
         return "unknown"
-    context = prompt.split("\nQuestion:")[0]
     counts = {a: len(re.findall(re.escape(a), context)) for a in ANSWERS}
     best = max(counts.values())
     if not best:
