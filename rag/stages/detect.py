@@ -1122,7 +1122,7 @@ class PoisonDetector:
             return vote.winner, [i for i in kept if groups[i] == vote.winner], [], False, 0.0
         support = sides[winner]
         rivals = [i for i in kept if i not in support and groups[i] is not None
-                  and not any(_states(question, answers[i], texts[j]) for j in support)
+                  and not any(_affirms(question, answers[i], texts[j]) for j in support)
                   and _speaks_to(question, answers[i], texts[i])]
         votes, witnesses = strength[winner]
         if not rivals:
@@ -1253,11 +1253,11 @@ def _states(question: str, answer: str, text: str) -> bool:
     """``text`` states what ``answer`` adds to the question: every content word of the
     answer that the question does not already hold ("2 seasons" asked "how many seasons":
     the "2"; number words and digits alike). A generated answer often repeats the
-    question's words around its core."""
+    question's words around its core; one made of nothing else states nothing."""
     asked = _number_words(tokenize(question))
     words = [w for w in _number_words(tokenize(answer)) if w not in asked]
     if not words:
-        return supports(answer, text)
+        return False  # the question's own words ("in the bible"): no answer at all
     haystack = _number_words(tokenize(text, stopwords=frozenset()))
     return all(w in haystack for w in words)
 

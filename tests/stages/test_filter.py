@@ -153,3 +153,25 @@ def test_a_fact_about_a_brand_does_not_bear_on_its_product():
 def test_relations_said_in_other_words_are_read_without_the_embedder(question, fact, answer):
     f = KnowledgeFilter(ConstantEmbedder(similar=False))
     assert [e.answer for e in f.filter(question, [note(fact)]).kept] == [answer]
+
+
+@pytest.mark.parametrize(
+    ("note", "question", "kept"),
+    [
+        # "premiered" stems as "premier", a head of government; "premiere on" names a channel
+        ("Dateline NBC premiered on PBS.", "What channel did Dateline NBC premiere on?", True),
+        ("Dateline NBC premiered on PBS.", "Who is the premier of Dateline NBC?", False),
+        # "written in" with a language answer is the language the work is written in
+        ("The language of Dehkhoda Dictionary is Russian.", "What language is Dehkhoda Dictionary written in?", True),
+        # where a person originates is where they come from: born there counts
+        ("Cao Yunding was born in Dublin.", "Where did Cao Yunding originate?", True),
+        ("Cao Yunding was born in Dublin.", "Where did Cao Yunding die?", False),
+    ],
+)
+def test_relation_words_that_used_to_be_misread(note, question, kept):
+    from rag.stages.relations import relation_concepts
+
+    f = KnowledgeFilter(HashEmbedder(), conflict_threshold=1.01)  # the lexicon alone decides conflicts
+    decision = f.filter(question, [Passage("n", note, kind="note")], sources=["memory"])
+    assert bool(decision.kept) is kept, (decision.kept, decision.dropped)
+    assert relation_concepts("premiered on PBS") == {"broadcaster"}
