@@ -112,6 +112,9 @@ PARAMETRIC_CONFLICT = 0.35
 # still follows the evidence instead of an arbitrary tie.
 _MIN_TRUST = 0.01
 _PPL_CACHE_SIZE = 4096
+# Disagreeing with the other passages, or with a trusted answer, says nothing about a passage
+# that was retrieved for a shared word rather than for the question.
+_OFF_TOPIC = "off the question's topic (retrieved for a shared word): its answer is not a claim about it"
 #: Cosine that any two passages on one topic share under all-MiniLM-L6-v2 (poison and gold
 #: passage of one NQ target: median 0.58); only similarity above it makes two witnesses one.
 TOPIC_COSINE = 0.5
@@ -802,7 +805,8 @@ class PoisonDetector:
             the best inspected passage's take part in a contest; the others were retrieved
             for a word they share, not for the question. 0.5 with all-MiniLM-L6-v2: on a
             split of PoisonedRAG's NQ targets (targets 20-39), gold passages and poisons sit
-            at 0.59-1.0 of the best, other targets' gold passages mostly below 0.47.
+            at 0.59-1.0 of the best, other targets' gold passages mostly below 0.47. Off the
+            topic, ``isolation`` and ``trusted_conflict`` read 0 too.
         max_new_tokens: Length limit of a generated isolated answer.
         scorer: Scores passages under a language model for the perplexity term of
             ``anomaly`` (usually the generator itself); ``None`` leaves the term out.
@@ -1045,7 +1049,9 @@ class PoisonDetector:
             if "instruction" in self.signals:
                 readings[i]["instruction"] = instruction_signal(passage.text)
             if "trusted_conflict" in self.signals:
-                readings[i]["trusted_conflict"] = _trusted_conflict(answers[i], texts[i], trusted, parametric)
+                readings[i]["trusted_conflict"] = (
+                    _trusted_conflict(answers[i], texts[i], trusted, parametric) if on_topic[i]
+                    else Signal("trusted_conflict", 0.0, _OFF_TOPIC))
         if "cluster" in self.signals:
             for i, sig in enumerate(self._cluster_signals(answers, texts, units)):
                 readings[i]["cluster"] = sig
@@ -1055,10 +1061,12 @@ class PoisonDetector:
         pre = [self._combine(r) for r in readings]
         trust = [self._trust(s) for s in pre]
         everyone = range(len(passages))
-        vote = _vote(everyone, groups, units, trust, answers, group_texts, trusted, parametric)
+        voters = [i for i in everyone if on_topic[i]]  # off the topic, a passage has no say
+        vote = _vote(voters, groups, units, trust, answers, group_texts, trusted, parametric)
         if "isolation" in self.signals:
             for i in everyone:
-                readings[i]["isolation"] = _isolation(i, answers, texts, groups, group_texts, vote)
+                readings[i]["isolation"] = (_isolation(i, answers, texts, groups, group_texts, vote) if on_topic[i]
+                                            else Signal("isolation", 0.0, _OFF_TOPIC))
 
         verdicts = []
         for i, passage in enumerate(passages):
@@ -1066,7 +1074,8 @@ class PoisonDetector:
             sigs = tuple(readings[i][name] for name in self.signals)
             verdicts.append(Verdict(passage.id, round(score, 3), score >= self.threshold, sigs, answers[i]))
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
-        kept_vote = _vote(kept_idx, groups, units, trust, answers, group_texts, trusted, parametric)
+        kept_vote = _vote([i for i in kept_idx if on_topic[i]], groups, units, trust, answers, group_texts, trusted,
+                          parametric)
         aggregate = _representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
         side, support, rivals, contested, witnesses = self._contest(
             question, [i for i in kept_idx if on_topic[i]], answers, texts, groups, group_texts, kept_vote, trust,

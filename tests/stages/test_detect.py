@@ -495,8 +495,13 @@ def test_passages_off_the_question_topic_take_no_part_in_the_contest():
     off = Passage("off", "Ostrelia's silver mines are worked near Kelmstad.")
     decision = det.inspect(Q, [Passage("c0", CLEAN[0]), off])
     assert not decision.contested and "off" not in decision.rivals
-    everything = PoisonDetector(HashEmbedder(), topic_ratio=0.0).inspect(Q, [Passage("c0", CLEAN[0]), off])
-    assert decision.verdicts == everything.verdicts  # the signals do not change, only the contest
+    # nor is it judged for disagreeing: it was retrieved for a shared word, not for the question
+    for name in ("isolation", "trusted_conflict"):
+        assert decision.verdict("off").signal(name).value == 0.0
+        assert "topic" in decision.verdict("off").signal(name).detail
+    memory = det.inspect(Q, [Passage("c0", CLEAN[0]), off], trusted_answers=["Duskmere"])
+    assert memory.verdict("off").signal("trusted_conflict").value == 0.0
+    assert memory.verdict("c0").signal("trusted_conflict").value == 1.0
 
 
 def test_paraphrased_copies_are_worth_fewer_witnesses_than_independent_passages(detector):
