@@ -286,3 +286,14 @@ def test_a_lone_crowd_of_near_copies_is_corroborated_by_a_deeper_search(store):
     assert {f["passage_id"] for f in answer.flags} == {f"adv-c{i}" for i in range(4)}
     blind = Pipeline(store, ScriptedGenerator(context_reader), replace(config, corroborate=False)).ask(Q)
     assert blind.text == "Duskmere" and "widen" not in [r.stage for r in blind.trace]
+
+
+def test_a_passage_that_names_no_relation_of_the_question_contests_nothing(store):
+    # "Veldoria uses the crown, which replaced the Veldorian mark": a reader may pull
+    # "Veldorian" out of it for the capital question, but it says nothing of the capital
+    store.add_passages([Passage("t9", "Veldoria uses the silver crown, which replaced the Veldorian mark in 1802.")])
+    gen = ScriptedGenerator(lambda p: "Veldorian" if "mark" in (prompt_context(p) or "") else context_reader(p))
+    answer = Pipeline(store, gen, PipelineConfig(k=8)).ask(Q)
+    assert (answer.text, answer.source) == ("Marrowgate", "corpus")
+    detect = next(r for r in answer.trace if r.stage == "detect")
+    assert "t9" not in detect.details["reason"] and "contested" not in detect.details["reason"]

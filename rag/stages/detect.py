@@ -1286,9 +1286,9 @@ def _affirms(question: str, answer: str, text: str) -> bool:
 
 def _speaks_to(question: str, answer: str, text: str) -> bool:
     """Whether ``text`` states ``answer`` as the answer to the question's relation: some
-    sentence states it, and names no relation the lexicon tells apart from the question's
-    ("Veldoria's currency is the crown" does not answer "What is its capital?"). An answer
-    the text does not state is the reader's guess, not the passage's claim."""
+    sentence states it and, when the lexicon knows the question's relation, names that
+    relation ("Veldoria's currency is the crown" does not answer "What is its capital?").
+    An answer the text does not state is the reader's guess, not the passage's claim."""
     stating = [s for s in sentences(text) if _states(question, answer, s)]
     if not stating:
         return False
@@ -1302,7 +1302,10 @@ def _speaks_to(question: str, answer: str, text: str) -> bool:
         f_concepts = relation_concepts(reading.relation)
         if any(c.isdigit() for c in answer):
             f_concepts = timed_concepts(f_concepts)
-        if relations_agree(q_concepts, f_concepts) is not False:
+        agree = relations_agree(q_concepts, f_concepts)
+        # a question whose relation the lexicon knows needs a sentence that names it: "France
+        # uses the euro, which replaced the French franc" does not answer its capital
+        if agree is True or agree is None and not q_concepts:
             return True
     return False
 
