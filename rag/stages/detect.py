@@ -1123,8 +1123,12 @@ class PoisonDetector:
         answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
         if vote.winner is None or not answered:
             return vote.winner, [], [], False, 0.0
-        sides = {g: [i for i in kept if _affirms(question, group_texts[g], texts[i])
-                     or groups[i] == g and _affirms(question, answers[i], texts[i])] for g in answered}
+        # a backer states the answer for the question's relation, as a rival must: a passage
+        # that says "born" of a birth does not back "born" as a profession
+        sides = {g: [i for i in kept if (_affirms(question, group_texts[g], texts[i])
+                                         and _speaks_to(question, group_texts[g], texts[i]))
+                     or groups[i] == g and _affirms(question, answers[i], texts[i])
+                     and _speaks_to(question, answers[i], texts[i])] for g in answered}
         strength = {g: self._witnesses(members, trust, vectors) for g, members in sides.items()}
         winner = max(answered, key=lambda g: (round(strength[g][0], 9), g == vote.winner))
         if strength[winner][0] <= 0.0:  # no passage states any answer read: guesses decide nothing
@@ -1302,6 +1306,9 @@ def _speaks_to(question: str, answer: str, text: str) -> bool:
         f_concepts = relation_concepts(reading.relation)
         if any(c.isdigit() for c in answer):
             f_concepts = timed_concepts(f_concepts)
+        # the copula ("is the") agrees with every kind of "what is"; the relation beside it
+        # is what the sentence is about ("Dunmerish is the native language of Quist")
+        f_concepts = f_concepts - {"is_a"} or f_concepts
         agree = relations_agree(q_concepts, f_concepts)
         # a question whose relation the lexicon knows needs a sentence that names it: "France
         # uses the euro, which replaced the French franc" does not answer its capital
