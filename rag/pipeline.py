@@ -307,25 +307,30 @@ class Pipeline:
                       trace=tuple(w.trace), question=q.question)
 
     def _retrieve(self, work: Sequence[_Work]) -> list[list[ScoredPassage]]:
-        """Every search query of every question in one batch; each question's rankings fused."""
         start = time.perf_counter()
-        texts = [list(w.rewrite.queries) if w.rewrite else [w.query.question] for w in work]
-        flat = self.store.search_many([t for ts in texts for t in ts], self.config.k,
-                                      namespaces=[w.query.namespace for w, ts in zip(work, texts) for _ in ts])
+        found = self._search(work, self.config.k)
         each_ms = _ms(start) / max(1, len(work))
-        out, at = [], 0
-        for w, ts in zip(work, texts):
-            rankings, at = flat[at : at + len(ts)], at + len(ts)
-            hits = rankings[0] if len(rankings) == 1 else self._fuse(rankings)
+        for w, hits in zip(work, found):
             w.trace.append(StageRecord("retrieve", f"{len(hits)} passages", each_ms, {"ids": [h.id for h in hits]}))
-            out.append(hits)
+        return found
+
+    def _search(self, work: Sequence[_Work], k: int) -> list[list[ScoredPassage]]:
+        """Every search query of every question in one batch; each question's rankings fused."""
+        texts = [list(w.rewrite.queries) if w.rewrite else [w.query.question] for w in work]
+        flat = self.store.search_many([t for ts in texts for t in ts], k,
+                                      namespaces=[w.query.namespace for w, ts in zip(work, texts) for _ in ts])
+        out, at = [], 0
+        for ts in texts:
+            rankings, at = flat[at : at + len(ts)], at + len(ts)
+            out.append(rankings[0] if len(rankings) == 1 else self._fuse(rankings, k))
         return out
 
-    def _fuse(self, rankings: Sequence[list[ScoredPassage]]) -> list[ScoredPassage]:
+    @staticmethod
+    def _fuse(rankings: Sequence[list[ScoredPassage]], k: int) -> list[ScoredPassage]:
         by_id = {h.id: h for ranking in rankings for h in ranking}
         fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])
         return [ScoredPassage(by_id[i].passage, score, rank, "rewrite+hybrid")
-                for rank, (i, score) in enumerate(fused[: self.config.k], start=1)]
+                for rank, (i, score) in enumerate(fused[:k], start=1)]
 
     def _gather(self, w: _Work, hits: list[ScoredPassage]) -> None:
         q = w.query
@@ -402,7 +407,8 @@ class Pipeline:
             return
         start = time.perf_counter()
         decisions = self.detector.inspect_many([self._detection_request(w) for w in owners])
-        crowded = [i for i, d in enumerate(decisions) if self.config.corroborate and _uncorroborated(d)]
+        crowded = [i for i, d in enumerate(decisions)
+                   if self.config.corroborate and _uncorroborated(d, self.detector.min_cluster)]
         if crowded:
             # one crowd of near-copies and nothing else: look further for independent evidence
             self._widen([owners[i] for i in crowded])
@@ -427,17 +433,10 @@ class Pipeline:
     def _widen(self, work: Sequence[_Work]) -> None:
         """Retrieve ``widen`` times deeper and add the corpus passages the filter keeps."""
         start = time.perf_counter()
-        texts = [list(w.rewrite.queries) if w.rewrite else [w.query.question] for w in work]
         k = self.config.k * self.config.widen
-        flat = self.store.search_many([t for ts in texts for t in ts], k,
-                                      namespaces=[w.query.namespace for w, ts in zip(work, texts) for _ in ts])
-        at = 0
-        for w, ts in zip(work, texts):
-            rankings, at = flat[at : at + len(ts)], at + len(ts)
-            fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])[:k]
-            by_id = {h.id: h.passage for ranking in rankings for h in ranking}
+        for w, hits in zip(work, self._search(work, k)):
             have = {e.passage.id for e in w.evidence}
-            new = [by_id[i] for i, _ in fused if i not in have and by_id[i].origin == "corpus"]
+            new = [h.passage for h in hits if h.id not in have and h.passage.origin == "corpus"]
             if self.config.filter:
                 kept = list(self.filter.filter(w.query.question, new, sources=["corpus"] * len(new)).kept)
             else:
@@ -559,7 +558,7 @@ class Pipeline:
                       flags, trace=tuple(w.trace), question=w.query.question)
 
 
-def _uncorroborated(decision: DetectionDecision, crowd: int = 3) -> bool:
+def _uncorroborated(decision: DetectionDecision, crowd: int) -> bool:
     """At least ``crowd`` kept passages back the answer, worth fewer than two independent
     witnesses (paraphrases of one claim), and nothing contradicts it: how a fully poisoned
     top k looks."""

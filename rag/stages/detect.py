@@ -55,6 +55,7 @@ subword pieces strung together), not a second opinion on spelling.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -67,8 +68,8 @@ from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
 from rag.stages.read import Reader, clean_answer, extract, sentences, supports
-from rag.stages.relations import relation_concepts, relations_agree, timed_concepts
-from rag.stages.structure import WH_WORDS, expected_type, read_fact, stem
+from rag.stages.relations import reading_concepts, relations_agree
+from rag.stages.structure import WH_WORDS, read_fact, stem
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ class DetectionDecision:
         aggregate_answer: The robust aggregate of the kept passages' isolated answers
             ("" when none of them gives one).
         reason: A readable summary of the decision.
-        support: Ids of the kept passages that back the aggregate (they read it, or state
-            it), in input order.
+        support: Ids of the kept passages that back the aggregate (their text states it for
+            the question's relation), in input order.
         rivals: Ids of the kept passages whose own answer contradicts the aggregate.
         witnesses: How many independent witnesses ``support`` is worth (near-copies of
             one claim count as fewer than their number; see ``PoisonDetector._witnesses``).
@@ -1246,7 +1247,7 @@ class PoisonDetector:
             parts.append(f"aggregate {aggregate!r} from {n_kept} kept passage(s), "
                          f"votes {winner_votes:.2f}{rival}{tie}")
             if contested:
-                parts.append(f"contested: a contradicting answer has more than 1/{self.contest_margin:g} "
+                parts.append(f"contested: a contradicting answer has at least 1/{self.contest_margin:g} "
                              "of the aggregate's votes")
         else:
             parts.append("no kept passage gives an answer")
@@ -1288,6 +1289,7 @@ def _affirms(question: str, answer: str, text: str) -> bool:
     return not spots or any(not _NEGATION.search(text[max(0, at - 30) : at]) for at in spots)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every (answer, passage) pair of a contest
 def _speaks_to(question: str, answer: str, text: str) -> bool:
     """Whether ``text`` states ``answer`` as the answer to the question's relation: some
     sentence states it and, when the lexicon knows the question's relation, names that
@@ -1298,14 +1300,8 @@ def _speaks_to(question: str, answer: str, text: str) -> bool:
         return False
     q_concepts = None
     for sentence in stating:
-        reading = read_fact(sentence, question)
-        if q_concepts is None:
-            q_concepts = relation_concepts(reading.question_relation)
-            if expected_type(question) == "time":
-                q_concepts = timed_concepts(q_concepts)
-        f_concepts = relation_concepts(reading.relation)
-        if any(c.isdigit() for c in answer):
-            f_concepts = timed_concepts(f_concepts)
+        q_read, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
+        q_concepts = q_read if q_concepts is None else q_concepts
         # the copula ("is the") agrees with every kind of "what is"; the relation beside it
         # is what the sentence is about ("Dunmerish is the native language of Quist")
         f_concepts = f_concepts - {"is_a"} or f_concepts

@@ -32,9 +32,9 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.protocols import Embedder
 from rag.stages.read import sentences
-from rag.stages.relations import CONFLICT, STRONG, WEAK, relation_concepts, relation_match, timed_concepts
+from rag.stages.relations import CONFLICT, STRONG, WEAK, reading_concepts, relation_concepts, relation_match
 from rag.memory.text import tokenize
-from rag.stages.structure import FactReading, expected_type, name_spans, read_fact, same_word, stem, tokens
+from rag.stages.structure import FactReading, name_spans, read_fact, same_word, stem, tokens
 from rag.types import Passage, Source
 
 
@@ -60,17 +60,6 @@ class Dropped:
 class FilterDecision:
     kept: tuple[Evidence, ...]
     dropped: tuple[Dropped, ...]
-
-
-def _concepts(question: str, reading: FactReading) -> tuple[frozenset[str], frozenset[str]]:
-    """Relation concepts of the question and the fact, with place relations turned into
-    time relations where the question asks for a date or the fact's answer is one."""
-    q, f = relation_concepts(reading.question_relation), relation_concepts(reading.relation)
-    if expected_type(question) == "time":
-        q = timed_concepts(q)
-    if any(c.isdigit() for c in reading.answer):
-        f = timed_concepts(f)
-    return q, f
 
 
 _FRONTED = re.compile(
@@ -192,7 +181,7 @@ class KnowledgeFilter:
             if not reading.answer:
                 why = "holds no answer of the kind the question asks for"
                 continue
-            match = relation_match(*_concepts(question, reading))
+            match = relation_match(*reading_concepts(question, reading))
             if match == CONFLICT:
                 why = _conflict_reason(reading)
                 if self.conflict_threshold > 1.0:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Generator
-from rag.stages.relations import relation_concepts, relations_agree, timed_concepts
-from rag.stages.structure import expected_type, read_fact
+from rag.stages.relations import reading_concepts, relations_agree
+from rag.stages.structure import read_fact
 from rag.types import Passage
 
 _LEADS = re.compile(
@@ -108,13 +108,8 @@ def extract(question: str, passages: Sequence[Passage], *, max_words: int | None
             reading = read_fact(sentence, question)
             if not reading.answer or not reading.subject:
                 continue
-            if q_concepts is None:
-                q_concepts = relation_concepts(reading.question_relation)
-                if expected_type(question) == "time":
-                    q_concepts = timed_concepts(q_concepts)
-            f_concepts = relation_concepts(reading.relation)
-            if any(c.isdigit() for c in reading.answer):
-                f_concepts = timed_concepts(f_concepts)
+            q_read, f_concepts = reading_concepts(question, reading)
+            q_concepts = q_read if q_concepts is None else q_concepts
             agree = relations_agree(q_concepts, f_concepts)
             if agree is False:
                 continue

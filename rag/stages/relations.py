@@ -15,7 +15,7 @@ concepts disagree ("died in" against "born in").
 
 from __future__ import annotations
 
-from rag.stages.structure import stem, tokens
+from rag.stages.structure import FactReading, expected_type, stem, tokens
 
 #: concept -> cue phrases (space-separated words, matched by stem, longest cue first).
 RELATIONS: dict[str, tuple[str, ...]] = {
@@ -159,6 +159,18 @@ TIME_OF = {"birth_place": "birth_date", "death_place": "death_date", "origin_pla
 def timed_concepts(concepts: frozenset[str]) -> frozenset[str]:
     """The concepts of a fact whose answer is a date, or of a question asking for one."""
     return frozenset(TIME_OF.get(c, c) for c in concepts)
+
+
+def reading_concepts(question: str, reading: FactReading, answer: str | None = None) -> tuple[frozenset[str], frozenset[str]]:
+    """Relation concepts of the question and of the fact ``reading`` read, with place
+    relations turned into time relations where the question asks for a date or the answer
+    (``answer``, by default the reading's own) is one."""
+    q, f = relation_concepts(reading.question_relation), relation_concepts(reading.relation)
+    if expected_type(question) == "time":
+        q = timed_concepts(q)
+    if any(c.isdigit() for c in (reading.answer if answer is None else answer)):
+        f = timed_concepts(f)
+    return q, f
 
 
 _POSSESSIVES = frozenset({"its", "his", "her", "their", "our", "my", "your", "one's"})
