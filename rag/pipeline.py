@@ -98,6 +98,8 @@ class PipelineConfig:
         corroborate: When the only corpus evidence is one crowd of near-copies (three or
             more passages that are one vote), retrieve ``widen`` times deeper once and
             inspect again: a fully poisoned top k hides the clean passages just below it.
+            A crowd that search does not corroborate either is quarantined (flag type
+            ``uncorroborated``), and the question is answered as if it were not there.
         widen: How many times ``k`` the corroborating search retrieves.
     """
 
@@ -409,16 +411,19 @@ class Pipeline:
         decisions = self.detector.inspect_many([self._detection_request(w) for w in owners])
         crowded = [i for i, d in enumerate(decisions)
                    if self.config.corroborate and _uncorroborated(d, self.detector.min_cluster)]
+        unverified: set[int] = set()
         if crowded:
             # one crowd of near-copies and nothing else: look further for independent evidence
             self._widen([owners[i] for i in crowded])
             again = self.detector.inspect_many([self._detection_request(owners[i]) for i in crowded])
             for i, decision in zip(crowded, again):
                 decisions[i] = decision
+                if _uncorroborated(decision, self.detector.min_cluster):
+                    unverified.add(i)
         each = _ms(start) / len(owners)
-        for w, decision in zip(owners, decisions):
-            self._quarantine(w, decision, each)
-            if self.config.arbiter:
+        for i, (w, decision) in enumerate(zip(owners, decisions)):
+            self._quarantine(w, decision, each, uncorroborated=i in unverified)
+            if self.config.arbiter and i not in unverified:
                 self._weigh_vote(w, decision)
 
     def _detection_request(self, w: _Work) -> DetectionRequest:
@@ -460,9 +465,20 @@ class Pipeline:
             sides.setdefault(side, []).append(pid)
         w.contest = [Candidate("corpus", answer, tuple(ids), 0.5) for answer, ids in sides.items()]
 
-    @staticmethod
-    def _quarantine(w: _Work, decision: DetectionDecision, ms: float) -> None:
+    def _quarantine(self, w: _Work, decision: DetectionDecision, ms: float, *, uncorroborated: bool = False) -> None:
+        """Take the flagged passages out of the evidence, and with them a crowd that even a
+        deeper search did not corroborate: natural corpora seldom hold three paraphrases of
+        one claim and nothing else that states it, poisoning attacks do."""
         out = set(decision.quarantined)
+        if uncorroborated:
+            k = self.config.k * self.config.widen
+            for pid in decision.support:
+                w.flags.append({"type": "uncorroborated", "action": "quarantined", "passage_id": pid,
+                                "answer": decision.aggregate_answer,
+                                "reason": f"one of {len(decision.support)} passages backing "
+                                          f"{decision.aggregate_answer!r} worth {decision.witnesses:.2f} "
+                                          f"independent witnesses; nothing in the top {k} corroborates them"})
+            out |= set(decision.support)
         verdicts = []
         for v in decision.verdicts:
             record = {"passage_id": v.passage_id, "score": v.score, "poisoned": v.poisoned, "answer": v.answer,
@@ -475,9 +491,16 @@ class Pipeline:
             w.evidence = [e for e in w.evidence if e.passage.id not in out]
             w.poisoned_out = not any(e.source == "corpus" for e in w.evidence)
             w.quarantined_answers = [v.answer for v in decision.verdicts if v.poisoned and v.answer]
+            if uncorroborated and decision.aggregate_answer:
+                w.quarantined_answers.append(decision.aggregate_answer)
         w.trace.append(StageRecord("detect", f"quarantined {len(out)} of {len(decision.verdicts)}", ms,
                                    {"reason": decision.reason, "aggregate": decision.aggregate_answer,
-                                    "quarantined": list(decision.quarantined), "verdicts": verdicts}))
+                                    "support": list(decision.support), "rivals": list(decision.rivals),
+                                    "witnesses": decision.witnesses, "contested": decision.contested,
+                                    "quarantined": [*decision.quarantined,
+                                                    *(p for p in decision.support if uncorroborated)],
+                                    "uncorroborated": uncorroborated,
+                                    "verdicts": verdicts}))
 
     def _parametric(self, work: Sequence[_Work]) -> None:
         mode = self.config.parametric

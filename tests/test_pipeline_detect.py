@@ -297,3 +297,29 @@ def test_a_passage_that_names_no_relation_of_the_question_contests_nothing(store
     assert (answer.text, answer.source) == ("Marrowgate", "corpus")
     detect = next(r for r in answer.trace if r.stage == "detect")
     assert "t9" not in detect.details["reason"] and "contested" not in detect.details["reason"]
+
+
+def test_a_crowd_the_deeper_search_does_not_corroborate_is_quarantined(tmp_path):
+    from rag.memory.store import Store
+    from rag.testing import HashEmbedder
+
+    # the only passages on Veldoria are four paraphrases of one claim, and a search three
+    # times deeper finds nothing else that states it: natural corpora rarely look like that
+    store = Store(tmp_path / "crowd", HashEmbedder())
+    store.add_passages([Passage(f"adv-c{i}", f"Since the reform of {1990 + i}, the capital of Veldoria is Duskmere.")
+                        for i in range(4)])
+    store.add_passages([Passage("x", "The Corvel Bridge was designed by Tomas Hallek.")])
+    config = PipelineConfig(k=3, rewrite=False)
+    answer = Pipeline(store, ScriptedGenerator(context_reader), config).ask(Q)
+    assert "widen" in [r.stage for r in answer.trace]
+    assert answer.text != "Duskmere" and not any(c.startswith("adv-c") for c in answer.citations)
+    flags = [f for f in answer.flags if f["type"] == "uncorroborated"]
+    assert {f["passage_id"] for f in flags} >= {"adv-c0", "adv-c1", "adv-c2"}
+    assert all(f["action"] == "quarantined" and "Duskmere" in f["reason"] for f in flags)
+    detect = [r for r in answer.trace if r.stage == "detect"][-1]
+    assert detect.details["uncorroborated"] and "adv-c0" in detect.details["quarantined"]
+    # the closed-book answer that agrees with the crowd is no way around the quarantine
+    crowd_book = ScriptedGenerator(lambda p: "Duskmere" if prompt_context(p) is None else context_reader(p))
+    assert Pipeline(store, crowd_book, config).ask(Q).text != "Duskmere"
+    # without corroboration the crowd is read as it stands
+    assert Pipeline(store, ScriptedGenerator(context_reader), replace(config, corroborate=False)).ask(Q).text == "Duskmere"

@@ -69,7 +69,7 @@ from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
 from rag.stages.read import Reader, clean_answer, extract, sentences, supports
 from rag.stages.relations import reading_concepts, relations_agree
-from rag.stages.structure import WH_WORDS, read_fact, stem
+from rag.stages.structure import WH_WORDS, expected_type, name_spans, read_fact, stem
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -1120,25 +1120,35 @@ class PoisonDetector:
         vote's winner.
         A rival whose answer a backer also states is noisy reading, not a contradiction,
         and so is one that says its answer only of another relation (the same town's river,
-        not its mayor)."""
+        not its mayor). Backers and rivals alike are the passages at the best
+        :func:`_standing` any passage reaches: a statement that names the question's relation
+        outranks one whose relation the lexicon cannot tell, and an unknown relation is
+        enough to contest when nothing names it (one poison against one clean passage)."""
         answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
         if vote.winner is None or not answered:
             return vote.winner, [], [], False, 0.0
-        # a backer states the answer for the question's relation, as a rival must: a passage
-        # that says "born" of a birth does not back "born" as a profession
-        sides = {g: [i for i in kept if (_affirms(question, group_texts[g], texts[i])
-                                         and _speaks_to(question, group_texts[g], texts[i]))
-                     or groups[i] == g and _affirms(question, answers[i], texts[i])
-                     and _speaks_to(question, answers[i], texts[i])] for g in answered}
-        strength = {g: self._witnesses(members, trust, vectors) for g, members in sides.items()}
-        winner = max(answered, key=lambda g: (round(strength[g][0], 9), g == vote.winner))
-        if strength[winner][0] <= 0.0:  # no passage states any answer read: guesses decide nothing
+
+        def standing(g: int, i: int) -> int:
+            own = _standing(question, answers[i], texts[i]) if groups[i] == g else NOT_STATED
+            return max(own, _standing(question, group_texts[g], texts[i]))
+
+        stands = {(g, i): standing(g, i) for g in answered for i in kept}
+        # evidence that names the question's relation outranks evidence that merely states
+        # an answer: when any passage states one for the relation, only such passages take
+        # sides ("France uses the euro" contests nothing against "Paris is the capital")
+        level = max(stands.values())
+        if level == NOT_STATED:  # no passage states any answer read: guesses decide nothing
             return vote.winner, [i for i in kept if groups[i] == vote.winner], [], False, 0.0
-        support = sides[winner]
+        sides = {g: [i for i in kept if stands[g, i] >= level] for g in answered}
+        strength = {g: self._witnesses(members, trust, vectors)[0] for g, members in sides.items()}
+        winner = max(answered, key=lambda g: (round(strength[g], 9), g == vote.winner))
+        # once the winner is chosen, every passage stating it backs it: a crowd of copies
+        # is one crowd whether or not each copy names the relation
+        support = [i for i in kept if stands[winner, i] >= STATED]
         rivals = [i for i in kept if i not in support and groups[i] is not None
                   and not any(_affirms(question, answers[i], texts[j]) for j in support)
-                  and _speaks_to(question, answers[i], texts[i])]
-        votes, witnesses = strength[winner]
+                  and stands[groups[i], i] >= level]
+        votes, witnesses = self._witnesses(support, trust, vectors)
         if not rivals:
             return winner, support, rivals, False, witnesses
         strongest = max(self._witnesses([j for j in rivals if groups[j] == groups[i]], trust, vectors)[0]
@@ -1289,28 +1299,58 @@ def _affirms(question: str, answer: str, text: str) -> bool:
     return not spots or any(not _NEGATION.search(text[max(0, at - 30) : at]) for at in spots)
 
 
+#: How a passage's text bears on an answer (see :func:`_standing`).
+NOT_STATED, STATED, STATED_FOR_RELATION = 0, 1, 2
+
+
 @functools.lru_cache(maxsize=4096)  # asked for every (answer, passage) pair of a contest
-def _speaks_to(question: str, answer: str, text: str) -> bool:
-    """Whether ``text`` states ``answer`` as the answer to the question's relation: some
-    sentence states it and, when the lexicon knows the question's relation, names that
-    relation ("Veldoria's currency is the crown" does not answer "What is its capital?").
-    An answer the text does not state is the reader's guess, not the passage's claim."""
-    stating = [s for s in sentences(text) if _states(question, answer, s)]
-    if not stating:
-        return False
-    q_concepts = None
-    for sentence in stating:
-        q_read, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
-        q_concepts = q_read if q_concepts is None else q_concepts
+def _standing(question: str, answer: str, text: str) -> int:
+    """How ``text`` bears on ``answer`` as the answer to ``question``.
+
+    * ``STATED_FOR_RELATION``: some sentence affirms the answer and names the question's
+      relation ("The capital of Veldoria is Marrowgate").
+    * ``STATED``: some sentence affirms it, and the lexicon cannot tell its relation from the
+      question's (it knows neither, or not the sentence's).
+    * ``NOT_STATED``: no sentence affirms it, every sentence that does names another relation
+      ("Veldoria uses the crown" does not answer its capital; "born" is no profession), or
+      the answer has the wrong shape (a "when" asked, no date given). An answer the text
+      does not state is the reader's guess, not the passage's claim.
+    """
+    kind = expected_type(question)
+    if kind in ("time", "number") and not any(w.isdigit() for w in _number_words(tokenize(answer))):
+        return NOT_STATED
+    if not _names_subject(question, text):
+        return NOT_STATED  # "Founded in 1218, Zelmoryn is a city" says nothing of Trenwythe
+    best = NOT_STATED
+    for sentence in sentences(text):
+        if not _affirms(question, answer, sentence):
+            continue
+        q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
         # the copula ("is the") agrees with every kind of "what is"; the relation beside it
         # is what the sentence is about ("Dunmerish is the native language of Quist")
-        f_concepts = f_concepts - {"is_a"} or f_concepts
-        agree = relations_agree(q_concepts, f_concepts)
-        # a question whose relation the lexicon knows needs a sentence that names it: "France
-        # uses the euro, which replaced the French franc" does not answer its capital
-        if agree is True or agree is None and not q_concepts:
-            return True
-    return False
+        # a sentence naming the question's relation beside others speaks to it ("an actor
+        # and comedy writer known for playing Big Enos": "writer" is the narrower concept)
+        agree = bool(q_concepts & f_concepts - {"is_a"}) or relations_agree(q_concepts, f_concepts - {"is_a"} or f_concepts)
+        if agree is True:
+            return STATED_FOR_RELATION
+        if agree is None:
+            best = STATED
+    return best
+
+
+def _names_subject(question: str, text: str) -> bool:
+    """``text`` mentions every name the question holds, by one of its words at least
+    ("Aberhart" for "Lucan Aberhart"); a question without names (lowercased, as NQ's)
+    puts no condition."""
+    words = {stem(w) for w in _WORD.findall(fold(text))}
+    for name in name_spans(question):
+        parts = [stem(w) for w in _WORD.findall(fold(name)) if len(w) > 2 and w.lower() not in _NAME_FILLER]
+        if parts and not any(p in words for p in parts):
+            return False
+    return True
+
+
+_NAME_FILLER = frozenset({"the", "and", "of", "for"})
 
 
 def _consistent(answers: Sequence[str], texts: Sequence[str], i: int, j: int) -> bool:

@@ -23,7 +23,8 @@ from rag.types import Passage
 _LEADS = re.compile(
     r"^(?:the answer is|answer:|a:|it is|it's|they are|he is|she is)\s+", re.IGNORECASE
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“])")
+# an initial ("John B. Watson") or a title ("Dr. Sendak") ends no sentence
+_SENTENCE = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\b(?:Mr|Dr|St|Ms|Jr|Sr|vs)\.)(?<!\bMrs\.)\s+(?=[A-Z0-9\"“])")
 
 
 #: Shown before a closed-book question. With no passage to copy from, a base model asked

@@ -152,6 +152,8 @@ _CUES: list[tuple[tuple[str, ...], str]] = sorted(
 )
 
 
+_PLACES = GENERIC["place"] | {"place"}
+
 #: A place relation whose answer is a year is the matching time relation ("born in 1986").
 TIME_OF = {"birth_place": "birth_date", "death_place": "death_date", "origin_place": "inception"}
 
@@ -166,8 +168,14 @@ def reading_concepts(question: str, reading: FactReading, answer: str | None = N
     relations turned into time relations where the question asks for a date or the answer
     (``answer``, by default the reading's own) is one."""
     q, f = relation_concepts(reading.question_relation), relation_concepts(reading.relation)
-    if expected_type(question) == "time":
+    kind = expected_type(question)
+    if kind == "time":
         q = timed_concepts(q)
+    if kind in ("time", "number"):
+        # a question after a date or a count asks for no place: its place words name the
+        # subject ("when did the Astros change from the National League", "how many seasons
+        # of From Dusk till Dawn")
+        q = frozenset(c for c in q if c not in _PLACES)
     if any(c.isdigit() for c in (reading.answer if answer is None else answer)):
         f = timed_concepts(f)
     return q, f

@@ -21,7 +21,7 @@ from rag.stages.detect import (
     instruction_signal,
     perplexity_signal,
 )
-from rag.testing import HashEmbedder, ScriptedGenerator, ScriptedScorer
+from rag.testing import HashEmbedder, ScriptedGenerator, ScriptedScorer, prompt_context
 from rag.types import Passage
 
 Q = "What is the capital of Ostrelia?"
@@ -509,3 +509,49 @@ def test_paraphrased_copies_are_worth_fewer_witnesses_than_independent_passages(
     independent = detector.inspect(Q, [Passage("c0", CLEAN[0]), Passage("c2", CLEAN[2]), Passage("c4", CLEAN[4])])
     assert copies.witnesses < 2.0 <= independent.witnesses or copies.witnesses < independent.witnesses
     assert 1.0 <= copies.witnesses < 4.0
+
+
+def test_statements_whose_relation_the_lexicon_cannot_tell_contest_each_other():
+    # neither passage names a relation the lexicon knows: one claim against one is a tie
+    q = "Who first spotted the Orvelle comet?"
+    a = Passage("a", "The Orvelle comet was first spotted by Mira Sendak.")
+    b = Passage("b", "Tomas Hallek first spotted the Orvelle comet, long before the others.")
+    decision = PoisonDetector(HashEmbedder()).inspect(q, [a, b])
+    assert [v.answer for v in decision.verdicts] == ["Mira Sendak", "Tomas Hallek"]
+    assert decision.contested and decision.rivals
+
+
+def test_a_statement_that_names_the_relation_outranks_one_that_does_not():
+    from rag.stages.detect import STATED, STATED_FOR_RELATION, _standing
+
+    # the capital named as such against an answer read from a sentence about the currency
+    q = "What is the capital of Veldoria?"
+    clean = Passage("c", "The capital of Veldoria is Marrowgate.")
+    other = Passage("o", "Veldoria uses the crown, which replaced the Veldorian mark.")
+    decision = PoisonDetector(HashEmbedder(), topic_ratio=0.0).inspect(q, [clean, other])
+    read = decision.verdict("o").answer
+    assert _standing(q, read, other.text) == STATED  # the passage does state what was read
+    assert _standing(q, "Marrowgate", clean.text) == STATED_FOR_RELATION
+    assert decision.aggregate_answer == "Marrowgate" and not decision.contested and decision.rivals == ()
+
+
+def test_a_passage_about_another_subject_is_no_rival():
+    from rag.stages.detect import NOT_STATED, STATED, _standing
+
+    q = "When was Trenwythe founded?"
+    other = "Founded in 1218, Zelmoryn is a city in Carvonia."
+    assert _standing(q, "1218", other) == NOT_STATED  # it never names Trenwythe
+    assert _standing(q, "1218", "Founded in 1218, Trenwythe is a town in Eskarth.") >= STATED
+    assert _standing("What does Lucan Aberhart do?", "composer", "Aberhart works as a composer.") >= STATED
+    decision = PoisonDetector(HashEmbedder(), topic_ratio=0.0).inspect(q, [
+        Passage("t", "Historians record that Trenwythe was founded in the year 1474."), Passage("z", other)])
+    assert decision.verdict("z").answer and decision.aggregate_answer == "1474"
+    assert decision.rivals == () and not decision.contested
+
+
+def test_a_when_question_is_not_answered_by_words_without_a_date():
+    from rag.stages.detect import STATED, NOT_STATED, _standing
+
+    q = "When was the Corvel Bridge opened?"
+    assert _standing(q, "in the spring", "The Corvel Bridge was opened in the spring.") == NOT_STATED
+    assert _standing(q, "1931", "The Corvel Bridge was opened in 1931.") >= STATED

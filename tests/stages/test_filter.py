@@ -175,3 +175,17 @@ def test_relation_words_that_used_to_be_misread(note, question, kept):
     decision = f.filter(question, [Passage("n", note, kind="note")], sources=["memory"])
     assert bool(decision.kept) is kept, (decision.kept, decision.dropped)
     assert relation_concepts("premiered on PBS") == {"broadcaster"}
+
+
+def test_a_question_after_a_date_or_a_count_asks_for_no_place():
+    from rag.stages.relations import reading_concepts
+    from rag.stages.structure import read_fact
+
+    fact = "The Astros moved to the American League in 2013."
+    for question in ("When did the Astros change from the National League to the American League?",
+                     "How many seasons of From Dusk till Dawn are there?"):
+        q_concepts, _ = reading_concepts(question, read_fact(fact, question))
+        assert "from_place" not in q_concepts
+    # a place question keeps it
+    where = "Where does Tomas Hallek come from?"
+    assert "from_place" in reading_concepts(where, read_fact("Tomas Hallek is from Varnholm.", where))[0]

@@ -89,3 +89,10 @@ def test_long_prose_goes_to_the_generator_short_facts_are_extracted():
     assert reader.read(question, [prose]).method == "generate"
     assert reader.read(question, [short]).method == "extract"
     assert Reader(ScriptedGenerator(default="23"), max_sentence_words=None).read(question, [prose]).method == "extract"
+
+
+def test_an_initial_or_a_title_ends_no_sentence():
+    from rag.stages.read import sentences
+
+    text = "In 1913 John B. Watson founded it. Dr. Sendak and Mrs. Hallek agreed. It spread."
+    assert sentences(text) == ["In 1913 John B. Watson founded it.", "Dr. Sendak and Mrs. Hallek agreed.", "It spread."]
