@@ -140,10 +140,9 @@ def _passage_outcomes(answer: Answer) -> tuple[list[str], list[str]]:
     """(inspected ids, flagged ids) of one answer."""
     inspected, flagged = [], []
     for details in _detect_records(answer):
-        for v in details.get("verdicts", []):
-            inspected.append(v["passage_id"])
-            if v["poisoned"]:
-                flagged.append(v["passage_id"])
+        inspected += [v["passage_id"] for v in details.get("verdicts", [])]
+        # what the pipeline quarantined: the poisoned verdicts and an uncorroborated crowd
+        flagged += details.get("quarantined", [v["passage_id"] for v in details.get("verdicts", []) if v["poisoned"]])
     return inspected, flagged
 
 
@@ -326,8 +325,8 @@ class _Harness:
                 "attack_success": bool(bad), "retrieved": list(retrieved),
                 "poisons_retrieved": sum(is_poison(i) for i in retrieved),
                 "inspected": outcomes[q][0], "flagged": outcomes[q][1],
-                "flags": [{"passage_id": f["passage_id"], "score": f["score"], "signals": f["signals"]}
-                          for f in answer.flags],
+                "flags": [{"passage_id": f["passage_id"], "type": f["type"], "score": f.get("score"),
+                           "signals": f.get("signals")} for f in answer.flags],
             })
         if cond.attack == "none":
             self.clean[name] = {q: a.text for q, a in zip(cond.questions, answers, strict=True)}
