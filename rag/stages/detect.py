@@ -68,8 +68,8 @@ from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
 from rag.stages.read import Reader, clean_answer, extract, sentences, supports
-from rag.stages.relations import reading_concepts, relations_agree
-from rag.stages.structure import WH_WORDS, expected_type, name_spans, read_fact, stem
+from rag.stages.relations import CONFLICT, STRONG, reading_concepts, relation_match
+from rag.stages.structure import WH_WORDS, expected_type, fits_type, name_spans, read_fact, stem
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -1299,6 +1299,10 @@ def _affirms(question: str, answer: str, text: str) -> bool:
     return not spots or any(not _NEGATION.search(text[max(0, at - 30) : at]) for at in spots)
 
 
+# a year (not a comma-grouped count), a decade, a month or a century
+_TIME = re.compile(r"(?<![\d,.])\d{1,4}(?!\d|[,.]\d)|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                   r"|\bcentur(?:y|ies)\b|\b(?:bc|ad|bce|ce)\b", re.IGNORECASE)
+
 #: How a passage's text bears on an answer (see :func:`_standing`).
 NOT_STATED, STATED, STATED_FOR_RELATION = 0, 1, 2
 
@@ -1317,8 +1321,14 @@ def _standing(question: str, answer: str, text: str) -> int:
       does not state is the reader's guess, not the passage's claim.
     """
     kind = expected_type(question)
-    if kind in ("time", "number") and not any(w.isdigit() for w in _number_words(tokenize(answer))):
+    if kind == "number" and not any(w.isdigit() for w in _number_words(tokenize(answer))):
         return NOT_STATED
+    if kind == "time" and not _TIME.search(answer):
+        return NOT_STATED  # "13,110" and "4,861 metres" are counts and sizes, not dates
+    if kind == "name" and fits_type(answer, kind) is False:
+        return NOT_STATED  # "first published" names nobody
+    if _stray_word(answer):
+        return NOT_STATED  # "Measured from source to mouth, ...": a reader's slip, no claim
     if not _names_subject(question, text):
         return NOT_STATED  # "Founded in 1218, Zelmoryn is a city" says nothing of Trenwythe
     best = NOT_STATED
@@ -1328,14 +1338,29 @@ def _standing(question: str, answer: str, text: str) -> int:
         q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
         # the copula ("is the") agrees with every kind of "what is"; the relation beside it
         # is what the sentence is about ("Dunmerish is the native language of Quist")
+        q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
         # a sentence naming the question's relation beside others speaks to it ("an actor
-        # and comedy writer known for playing Big Enos": "writer" is the narrower concept)
-        agree = bool(q_concepts & f_concepts - {"is_a"}) or relations_agree(q_concepts, f_concepts - {"is_a"} or f_concepts)
-        if agree is True:
+        # and comedy writer known for playing Big Enos": "writer" is the narrower concept);
+        # one naming only a relation above it ("belongs to" for an employer) is no stronger
+        # than one naming none
+        match = relation_match(q_concepts, f_concepts)
+        if q_concepts & f_concepts or match == STRONG:
             return STATED_FOR_RELATION
-        if agree is None:
+        if match != CONFLICT:
             best = STATED
     return best
+
+
+def _stray_word(answer: str) -> bool:
+    """A one-word reading, capitalised, that is a common English word or shaped like one (a
+    participle, an adverb): what a weak reader takes from a sentence start ("Several",
+    "Measured", "Historically"), not an answer anyone claims. Lowercase common words
+    ("composer") are answers."""
+    words = _WORD.findall(answer)
+    if len(words) != 1 or not words[0][0].isupper():
+        return False
+    word = words[0].lower()
+    return word in _KNOWN or word.endswith(("ed", "ly", "ing"))
 
 
 def _names_subject(question: str, text: str) -> bool:

@@ -47,10 +47,11 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "inception": ("year founded", "founding year", "founding date", "date of founding", "inception",
                   "year established"),
     "population": ("population", "inhabitant", "inhabitants", "residents", "how many people"),
-    "height": ("height", "tall", "elevation", "how high"),
+    "height": ("height", "tall", "elevation", "how high", "metres high", "meters high", "feet high"),
     "area": ("surface area", "square kilometre", "square kilometer", "square mile", "how big"),
     # languages
     "language": ("language", "languages", "tongue", "speak", "speaks", "spoke", "spoken", "dialect",
+                 "native speaker", "speaker of", "speakers of",
                  "native language", "mother tongue", "first language", "write in", "writes in",
                  "written in"),
     "official_language": ("official language", "official languages", "official status"),
@@ -86,7 +87,7 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "rector": ("rector", "chancellor", "vice-chancellor", "dean"),
     "coach": ("coach", "head coach", "manager", "trainer", "manage", "managed", "manages"),
     "captain": ("captain", "skipper", "commanded", "command"),
-    "founder": ("founder", "founded by", "established by", "started by", "co-founded", "cofounded"),
+    "founder": ("founder", "founded", "founded by", "established by", "started by", "co-founded", "cofounded"),
     "owner": ("owner", "own", "owns", "owned", "parent company", "subsidiary"),
     "creator": ("develop", "developed", "developer", "create", "created", "creator", "make", "made",
                 "maker", "produce", "produces", "produced", "producer", "manufacturer", "manufacture",
@@ -101,6 +102,9 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "currency": ("currency", "money", "coin", "legal tender"),
     "named_after": ("named after", "named for", "name after"),
     "river": ("river", "flows through", "flow through"),
+    "mouth": ("flow into", "flows into", "flowed into", "empties into", "empty into", "drains into",
+              "mouth", "river mouth"),
+    "river_source": ("has its source", "have its source", "rises on", "rises in", "begins as", "source"),
     "work_place": ("work", "works", "worked", "working", "work in", "works in", "worked in", "working in",
                    "employment in", "found employment", "used to work in"),
     "member_of": ("member", "members", "membership", "affiliated", "affiliation", "belong", "belongs",
@@ -154,8 +158,10 @@ _CUES: list[tuple[tuple[str, ...], str]] = sorted(
 
 _PLACES = GENERIC["place"] | {"place"}
 
-#: A place relation whose answer is a year is the matching time relation ("born in 1986").
-TIME_OF = {"birth_place": "birth_date", "death_place": "death_date", "origin_place": "inception"}
+#: A place relation whose answer is a year is the matching time relation ("born in 1986"),
+#: and so is a founding ("When was Trenwythe founded?").
+TIME_OF = {"birth_place": "birth_date", "death_place": "death_date", "origin_place": "inception",
+           "founder": "inception"}
 
 
 def timed_concepts(concepts: frozenset[str]) -> frozenset[str]:

@@ -555,3 +555,36 @@ def test_a_when_question_is_not_answered_by_words_without_a_date():
     q = "When was the Corvel Bridge opened?"
     assert _standing(q, "in the spring", "The Corvel Bridge was opened in the spring.") == NOT_STATED
     assert _standing(q, "1931", "The Corvel Bridge was opened in 1931.") >= STATED
+
+
+def test_readings_that_claim_nothing_take_no_side():
+    from rag.stages.detect import NOT_STATED, STATED, _standing
+
+    # a count is no date, a phrase without a name answers no "who", a capitalised common
+    # word from a sentence start is a reader's slip
+    assert _standing("In what year was Tevrin founded?", "13,110",
+                     "The population of Tevrin was recorded as 13,110.") == NOT_STATED
+    assert _standing("In what year was Tevrin founded?", "1198", "Tevrin was founded in the year 1198.") >= STATED
+    assert _standing("Who designed the Corvel Bridge?", "first published",
+                     "The Corvel Bridge plans were first published in 1880.") == NOT_STATED
+    assert _standing("What does the River Ambre flow into?", "Measured",
+                     "Measured from source to mouth, the River Ambre runs for 587 kilometres.") == NOT_STATED
+    assert _standing("What does Lucan Aberhart do for a living?", "composer",
+                     "Lucan Aberhart works as a composer.") >= STATED
+
+
+def test_a_statement_of_another_known_relation_takes_no_side():
+    from rag.stages.detect import NOT_STATED, STATED_FOR_RELATION, _standing
+
+    assert _standing("What kind of work does Ines Mirandel do?", "Solvarran",
+                     "Ines Mirandel is a native speaker of Solvarran.") == NOT_STATED
+    assert _standing("What is the native language of Anselm Quist?", "astronomer",
+                     "Anselm Quist works as an astronomer.") == NOT_STATED
+    assert _standing("In what year was Tevrin founded?", "1198",
+                     "Historians record that Tevrin was founded in the year 1198.") == STATED_FOR_RELATION
+    assert _standing("What does the River Ambre flow into?", "Northmark Sea",
+                     "The River Ambre empties into the Northmark Sea.") == STATED_FOR_RELATION
+    # a relation only above the question's ("belongs to" for an employer) is no stronger
+    # than none
+    assert _standing("Which organisation does Agathe Morvaine work for?", "Rellford Trust",
+                     "The Rellford Trust belongs to Agathe Morvaine.") < STATED_FOR_RELATION

@@ -189,3 +189,15 @@ def test_a_question_after_a_date_or_a_count_asks_for_no_place():
     # a place question keeps it
     where = "Where does Tomas Hallek come from?"
     assert "from_place" in reading_concepts(where, read_fact("Tomas Hallek is from Varnholm.", where))[0]
+
+
+def test_the_lexicon_reads_speakers_foundings_and_river_mouths():
+    from rag.stages.relations import reading_concepts, relation_concepts
+    from rag.stages.structure import read_fact
+
+    assert relation_concepts("is a native speaker of") == {"is_a", "language"}
+    assert relation_concepts("empties into the") == {"mouth"} == relation_concepts("What does the flow into")
+    assert relation_concepts("Who founded") == {"founder"}
+    question = "When was Trenwythe founded?"
+    q_concepts, f_concepts = reading_concepts(question, read_fact("Trenwythe was founded in 1474.", question))
+    assert q_concepts == f_concepts == {"inception"}
