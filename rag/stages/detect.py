@@ -68,7 +68,7 @@ from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
 from rag.protocols import Embedder, Generator, Scorer
 from rag.stages.read import Reader, clean_answer, extract, sentences, supports
-from rag.stages.relations import CONFLICT, STRONG, reading_concepts, relation_match
+from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concepts, relation_match
 from rag.stages.structure import WH_WORDS, expected_type, fits_type, name_spans, read_fact, stem
 from rag.types import Passage
 
@@ -1329,22 +1329,23 @@ def _standing(question: str, answer: str, text: str) -> int:
         return NOT_STATED  # "first published" names nobody
     if _stray_word(answer):
         return NOT_STATED  # "Measured from source to mouth, ...": a reader's slip, no claim
-    if not _names_subject(question, text):
-        return NOT_STATED  # "Founded in 1218, Zelmoryn is a city" says nothing of Trenwythe
     best = NOT_STATED
     for sentence in sentences(text):
-        if not _affirms(question, answer, sentence):
+        # about the question's subject: "Founded in 1218, Zelmoryn is a city" says nothing of
+        # Trenwythe, nor "The mother tongue of Tobiah Renwick is Dunmerish" of his wife's
+        if not _affirms(question, answer, sentence) or not _names_subject(question, sentence):
             continue
         q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
         # the copula ("is the") agrees with every kind of "what is"; the relation beside it
         # is what the sentence is about ("Dunmerish is the native language of Quist")
         q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
         # a sentence naming the question's relation beside others speaks to it ("an actor
-        # and comedy writer known for playing Big Enos": "writer" is the narrower concept);
-        # one naming only a relation above it ("belongs to" for an employer) is no stronger
-        # than one naming none
+        # and comedy writer known for playing Big Enos": "writer" is the narrower concept),
+        # and so does one naming a relation under it ("located in" for "which country"); one
+        # naming only a relation above it ("belongs to" for an employer) is no stronger than
+        # one naming none
         match = relation_match(q_concepts, f_concepts)
-        if q_concepts & f_concepts or match == STRONG:
+        if q_concepts & f_concepts or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts):
             return STATED_FOR_RELATION
         if match != CONFLICT:
             best = STATED

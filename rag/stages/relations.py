@@ -240,6 +240,12 @@ def relation_match(a: frozenset[str], b: frozenset[str]) -> str | None:
     return CONFLICT
 
 
+def narrows(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Some relation of ``a`` sits under one of ``b`` ("located in" under "which country"):
+    ``a`` says more precisely what ``b`` asks."""
+    return any(y in _ANCESTORS.get(x, ()) for x in _leaves(a) for y in _leaves(b))
+
+
 def relations_agree(a: frozenset[str], b: frozenset[str]) -> bool | None:
     """``relation_match`` as a yes/no: ``None`` when either side names no relation."""
     match = relation_match(a, b)

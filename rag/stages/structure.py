@@ -172,7 +172,7 @@ class FactReading:
     question_relation: str
 
 
-_TIME_Q = re.compile(r"\b(when|year|date|century|how old)\b", re.I)
+_TIME_Q = re.compile(r"\b(when|year|date|century|month|how old)\b", re.I)
 _NUMBER_Q = re.compile(r"\b(how many|how much|how tall|how high|how long|how big|how large|population)\b", re.I)
 _NAME_Q = re.compile(r"^\s*(who|whom|whose|where)\b|\bby whom\b|\b(which|what) (city|town|country|person|company|river)\b",
                      re.I)
