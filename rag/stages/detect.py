@@ -925,10 +925,13 @@ class PoisonDetector:
         return self.isolated_answers_many([(question, passages)])[0]
 
     def isolated_answers_many(
-        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True
+        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True,
+        worth_reading: Sequence[Sequence[bool]] | None = None,
     ) -> list[list[str]]:
         """:meth:`isolated_answers` for many questions, with one generator call for all of
-        them; ``generate=False`` reads by extraction only."""
+        them; ``generate=False`` reads by extraction only, and ``worth_reading`` (one flag
+        per passage) names the passages the generator may read: the others keep what
+        extraction found."""
         answers: list[list[str]] = []
         open_items: list[tuple[int, int]] = []
         for q_idx, (question, passages) in enumerate(items):
@@ -940,7 +943,7 @@ class PoisonDetector:
                     continue
                 found = extract(question, [passage])
                 row.append(found.answer if found else "")
-                if not found:
+                if not found and (worth_reading is None or worth_reading[q_idx][i]):
                     open_items.append((q_idx, i))
             answers.append(row)
         if open_items and generate and self.generator is not None:
@@ -996,10 +999,23 @@ class PoisonDetector:
         """
         requests = list(requests)
         needs_answers = bool(_ANSWER_SIGNALS & set(self.signals))
-        answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers)
-        perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         vectors = self._vectors(requests)
+        # the generator reads only what could take a side: a passage off the topic has no
+        # say, and one without a number cannot tell when or how many
+        worth = [[on and _could_answer(r.question, p.text) for on, p in zip(self._on_topic(v), r.passages, strict=True)]
+                 for r, v in zip(requests, vectors, strict=True)]
+        answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers,
+                                             worth_reading=worth)
+        perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         return [self._inspect(r, a, perplexity, v) for r, a, v in zip(requests, answers, vectors, strict=True)]
+
+    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray]) -> list[bool]:
+        """Per passage: its cosine to the question is at least ``topic_ratio`` of the best."""
+        question_vector, passage_vectors = vectors
+        if self.topic_ratio <= 0.0:  # no gating, even for passages pointing away from the question
+            return [True] * len(passage_vectors)
+        relevance = passage_vectors @ question_vector
+        return [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
 
     def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per request, the question's vector and its passages' (one embedding call for all)."""
@@ -1033,10 +1049,9 @@ class PoisonDetector:
         parametric = parametric_answer if parametric_answer and parametric_answer.strip() else None
         texts = [p.text for p in passages]
         groups, group_texts = _group_answers(answers)
-        question_vector, passage_vectors = vectors
+        passage_vectors = vectors[1]
         units = self._units(passages, groups, passage_vectors)
-        relevance = passage_vectors @ question_vector
-        on_topic = [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
+        on_topic = self._on_topic(vectors)
 
         readings: list[dict[str, Signal]] = [{} for _ in passages]
         for i, passage in enumerate(passages):
@@ -1350,6 +1365,14 @@ def _standing(question: str, answer: str, text: str) -> int:
         if match != CONFLICT:
             best = STATED
     return best
+
+
+def _could_answer(question: str, text: str) -> bool:
+    """Whether ``text`` could state an answer of the kind the question asks: a "when" or a
+    "how many" needs a number in it."""
+    if expected_type(question) in ("time", "number"):
+        return any(w.isdigit() for w in _number_words(tokenize(text, stopwords=frozenset())))
+    return True
 
 
 def _stray_word(answer: str) -> bool:

@@ -212,6 +212,27 @@ def test_qa_pairs_echo_their_question_by_design_and_give_their_stored_answer(det
 # -- generator fallback -------------------------------------------------------------------
 
 
+def test_the_generator_reads_only_passages_that_could_take_a_side():
+    from rag.stages.detect import _could_answer
+
+    gen = ScriptedGenerator(lambda p: "Varnholm")
+    # extraction reads neither; under the hash embedder the first points away from the
+    # question (cosine -0.15) and the second is the nearest (0.13)
+    far = Passage("a", "Government offices cluster in Varnholm, the seat of power.")
+    near = Passage("c", "Bananas are yellow when ripe.")
+    decision = PoisonDetector(HashEmbedder(), generator=gen, topic_ratio=0.5).inspect(Q, [far, near])
+    assert [prompt_context(p) for p in gen.prompts] == [near.text]  # the one off the topic has no say
+    assert decision.verdict("a").answer == "" and decision.verdict("c").answer == "Varnholm"
+    gen.prompts.clear()
+    PoisonDetector(HashEmbedder(), generator=gen, topic_ratio=0.0).inspect(Q, [far, near])
+    assert len(gen.prompts) == 2  # no topic gating at all
+    # a "when" or "how many" needs a number the passage could state
+    assert not _could_answer("When was the kingdom united?", "The kingdom was united long ago.")
+    assert _could_answer("When was the kingdom united?", "It was united in 1621.")
+    assert _could_answer("How many seasons are there?", "It ran for three seasons.")
+    assert _could_answer("Who united the kingdom?", "The kingdom was united long ago.")
+
+
 def test_generator_reads_what_extraction_cannot_in_one_batched_call():
     gen = ScriptedGenerator({r"Context:[^\n]*Varnholm": "Varnholm.", r"Context:[^\n]*Duskmere": "Duskmere"},
                             default="unknown")
@@ -221,7 +242,7 @@ def test_generator_reads_what_extraction_cannot_in_one_batched_call():
         Passage("c", CLEAN[0]),  # extraction reads this one: not sent to the generator
         Passage("d", "Bananas are yellow when ripe."),
     ]
-    decision = PoisonDetector(HashEmbedder(), generator=gen).inspect(Q, ps)
+    decision = PoisonDetector(HashEmbedder(), generator=gen, topic_ratio=0.0).inspect(Q, ps)
     assert gen.calls == 1
     assert len(gen.prompts) == 3
     assert all(p.startswith("Context: ") and f"Question: {Q}" in p and p.endswith("Answer:") for p in gen.prompts)
