@@ -932,27 +932,41 @@ class PoisonDetector:
         them; ``generate=False`` reads by extraction only, and ``worth_reading`` (one flag
         per passage) names the passages the generator may read: the others keep what
         extraction found."""
+        answers = self._extracted(items)
+        if generate:
+            self._generate_open(items, answers, worth_reading)
+        return answers
+
+    @staticmethod
+    def _extracted(items: Sequence[tuple[str, Sequence[Passage]]]) -> list[list[str]]:
+        """Each passage's stored QA answer, else what extraction reads ("" if nothing)."""
         answers: list[list[str]] = []
-        open_items: list[tuple[int, int]] = []
-        for q_idx, (question, passages) in enumerate(items):
+        for question, passages in items:
             row: list[str] = []
-            for i, passage in enumerate(passages):
+            for passage in passages:
                 stored = passage.metadata.get("answer") if passage.kind == "qa" else None
                 if isinstance(stored, str) and stored.strip():
                     row.append(stored.strip())
                     continue
                 found = extract(question, [passage])
                 row.append(found.answer if found else "")
-                if not found and (worth_reading is None or worth_reading[q_idx][i]):
-                    open_items.append((q_idx, i))
             answers.append(row)
-        if open_items and generate and self.generator is not None:
-            prompts = [self.isolated_prompt(items[q][0], items[q][1][i]) for q, i in open_items]
-            raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
-            for (q, i), text in zip(open_items, raw, strict=True):
-                answer = clean_answer(text)
-                answers[q][i] = "" if _is_no_answer(answer) else answer
         return answers
+
+    def _generate_open(self, items: Sequence[tuple[str, Sequence[Passage]]], answers: list[list[str]],
+                       worth_reading: Sequence[Sequence[bool]] | None) -> None:
+        """Fill in, with one generator call, the answers extraction left open."""
+        if self.generator is None:
+            return
+        open_items = [(q, i) for q, row in enumerate(answers) for i, a in enumerate(row)
+                      if not a and (worth_reading is None or worth_reading[q][i])]
+        if not open_items:
+            return
+        prompts = [self.isolated_prompt(items[q][0], items[q][1][i]) for q, i in open_items]
+        raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
+        for (q, i), text in zip(open_items, raw, strict=True):
+            answer = clean_answer(text)
+            answers[q][i] = "" if _is_no_answer(answer) else answer
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -998,16 +1012,27 @@ class PoisonDetector:
             [('a',), ()]
         """
         requests = list(requests)
-        needs_answers = bool(_ANSWER_SIGNALS & set(self.signals))
+        items = [(r.question, r.passages) for r in requests]
         vectors = self._vectors(requests)
-        # the generator reads only what could take a side: a passage off the topic has no
-        # say, and one without a number cannot tell when or how many
-        worth = [[on and _could_answer(r.question, p.text) for on, p in zip(self._on_topic(v), r.passages, strict=True)]
-                 for r, v in zip(requests, vectors, strict=True)]
-        answers = self.isolated_answers_many([(r.question, r.passages) for r in requests], generate=needs_answers,
-                                             worth_reading=worth)
+        answers = self._extracted(items)
+        if _ANSWER_SIGNALS & set(self.signals):
+            worth = [self._worth_reading(r.question, r.passages, row, self._on_topic(v))
+                     for r, row, v in zip(requests, answers, vectors, strict=True)]
+            self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         return [self._inspect(r, a, perplexity, v) for r, a, v in zip(requests, answers, vectors, strict=True)]
+
+    @staticmethod
+    def _worth_reading(question: str, passages: Sequence[Passage], extracted: Sequence[str],
+                       on_topic: Sequence[bool]) -> list[bool]:
+        """Which passages the generator should read: only what could take a side (see
+        :func:`_standing`). A passage off the topic has no say; one without a number cannot
+        tell when or how many; and once extraction found an answer stated for the question's
+        relation, only passages with a sentence that names the relation can contest it."""
+        named = any(a and on and _standing(question, a, p.text) == STATED_FOR_RELATION
+                    for a, p, on in zip(extracted, passages, on_topic, strict=True))
+        return [on and _could_answer(question, p.text) and (not named or _names_relation(question, p.text))
+                for p, on in zip(passages, on_topic, strict=True)]
 
     def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray]) -> list[bool]:
         """Per passage: its cosine to the question is at least ``topic_ratio`` of the best."""
@@ -1354,17 +1379,34 @@ def _standing(question: str, answer: str, text: str) -> int:
         # the copula ("is the") agrees with every kind of "what is"; the relation beside it
         # is what the sentence is about ("Dunmerish is the native language of Quist")
         q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
-        # a sentence naming the question's relation beside others speaks to it ("an actor
-        # and comedy writer known for playing Big Enos": "writer" is the narrower concept),
-        # and so does one naming a relation under it ("located in" for "which country"); one
-        # naming only a relation above it ("belongs to" for an employer) is no stronger than
-        # one naming none
         match = relation_match(q_concepts, f_concepts)
-        if q_concepts & f_concepts or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts):
+        if _names_question_relation(q_concepts, f_concepts, match):
             return STATED_FOR_RELATION
         if match != CONFLICT:
             best = STATED
     return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_relation(question: str, text: str) -> bool:
+    """Some sentence of ``text`` about the question's subject names the question's relation
+    (the lexicon's strong match), whatever its answer."""
+    for sentence in sentences(text):
+        if not _names_subject(question, sentence):
+            continue
+        q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question))
+        q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
+        if _names_question_relation(q_concepts, f_concepts, relation_match(q_concepts, f_concepts)):
+            return True
+    return False
+
+
+def _names_question_relation(q_concepts: frozenset[str], f_concepts: frozenset[str], match: str | None) -> bool:
+    """A sentence naming the question's relation beside others speaks to it ("an actor and
+    comedy writer known for playing Big Enos": "writer" is the narrower concept), and so does
+    one naming a relation under it ("located in" for "which country"); one naming only a
+    relation above it ("belongs to" for an employer) is no stronger than one naming none."""
+    return bool(q_concepts & f_concepts) or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts)
 
 
 def _could_answer(question: str, text: str) -> bool:
