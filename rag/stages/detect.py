@@ -183,9 +183,10 @@ class DetectionDecision:
         aggregate_answer: The robust aggregate of the kept passages' isolated answers
             ("" when none of them gives one).
         reason: A readable summary of the decision.
-        support: Ids of the kept passages that back the aggregate (their text states it for
-            the question's relation), in input order.
-        rivals: Ids of the kept passages whose own answer contradicts the aggregate.
+        support: Ids of the kept passages that back the aggregate (a sentence of theirs
+            about the question's subject states it; see ``_standing``), in input order.
+        rivals: Ids of the kept passages whose own answer contradicts the aggregate, stated
+            at least as firmly as the firmest statement of any side.
         witnesses: How many independent witnesses ``support`` is worth (near-copies of
             one claim count as fewer than their number; see ``PoisonDetector._witnesses``).
         contested: The vote did not decide: some rival answer has at least ``1 /
@@ -1361,7 +1362,7 @@ def _standing(question: str, answer: str, text: str) -> int:
       does not state is the reader's guess, not the passage's claim.
     """
     kind = expected_type(question)
-    if kind == "number" and not any(w.isdigit() for w in _number_words(tokenize(answer))):
+    if kind == "number" and not _has_number(answer):
         return NOT_STATED
     if kind == "time" and not _TIME.search(answer):
         return NOT_STATED  # "13,110" and "4,861 metres" are counts and sizes, not dates
@@ -1375,12 +1376,8 @@ def _standing(question: str, answer: str, text: str) -> int:
         # Trenwythe, nor "The mother tongue of Tobiah Renwick is Dunmerish" of his wife's
         if not _affirms(question, answer, sentence) or not _names_subject(question, sentence):
             continue
-        q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
-        # the copula ("is the") agrees with every kind of "what is"; the relation beside it
-        # is what the sentence is about ("Dunmerish is the native language of Quist")
-        q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
-        match = relation_match(q_concepts, f_concepts)
-        if _names_question_relation(q_concepts, f_concepts, match):
+        names, match = _sentence_relation(question, sentence, answer)
+        if names:
             return STATED_FOR_RELATION
         if match != CONFLICT:
             best = STATED
@@ -1391,30 +1388,35 @@ def _standing(question: str, answer: str, text: str) -> int:
 def _names_relation(question: str, text: str) -> bool:
     """Some sentence of ``text`` about the question's subject names the question's relation
     (the lexicon's strong match), whatever its answer."""
-    for sentence in sentences(text):
-        if not _names_subject(question, sentence):
-            continue
-        q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question))
-        q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
-        if _names_question_relation(q_concepts, f_concepts, relation_match(q_concepts, f_concepts)):
-            return True
-    return False
+    return any(_names_subject(question, s) and _sentence_relation(question, s)[0] for s in sentences(text))
 
 
-def _names_question_relation(q_concepts: frozenset[str], f_concepts: frozenset[str], match: str | None) -> bool:
-    """A sentence naming the question's relation beside others speaks to it ("an actor and
-    comedy writer known for playing Big Enos": "writer" is the narrower concept), and so does
-    one naming a relation under it ("located in" for "which country"); one naming only a
-    relation above it ("belongs to" for an employer) is no stronger than one naming none."""
-    return bool(q_concepts & f_concepts) or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts)
+def _sentence_relation(question: str, sentence: str, answer: str | None = None) -> tuple[bool, str | None]:
+    """Whether ``sentence`` names the question's relation, and how the relations compare
+    (:func:`~rag.stages.relations.relation_match`).
+
+    The copula ("is the") agrees with every kind of "what is"; the relation beside it is
+    what a sentence is about ("Dunmerish is the native language of Quist"). A sentence
+    naming the question's relation beside others speaks to it ("an actor and comedy writer
+    known for playing Big Enos": "writer" is the narrower concept), and so does one naming a
+    relation under it ("located in" for "which country"); one naming only a relation above
+    it ("belongs to" for an employer) is no stronger than one naming none."""
+    q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
+    q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
+    match = relation_match(q_concepts, f_concepts)
+    names = bool(q_concepts & f_concepts) or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts)
+    return names, match
+
+
+def _has_number(text: str) -> bool:
+    """Digits or a number word ("three seasons")."""
+    return any(w.isdigit() for w in _number_words(tokenize(text, stopwords=frozenset())))
 
 
 def _could_answer(question: str, text: str) -> bool:
     """Whether ``text`` could state an answer of the kind the question asks: a "when" or a
     "how many" needs a number in it."""
-    if expected_type(question) in ("time", "number"):
-        return any(w.isdigit() for w in _number_words(tokenize(text, stopwords=frozenset())))
-    return True
+    return expected_type(question) not in ("time", "number") or _has_number(text)
 
 
 def _stray_word(answer: str) -> bool:
