@@ -469,7 +469,8 @@ class Pipeline:
         """Take the flagged passages out of the evidence, and with them a crowd that even a
         deeper search did not corroborate: natural corpora seldom hold three paraphrases of
         one claim and nothing else that states it, poisoning attacks do."""
-        out = set(decision.quarantined)
+        quarantined = [*decision.quarantined, *(decision.support if uncorroborated else ())]
+        out = set(quarantined)
         if uncorroborated:
             k = self.config.k * self.config.widen
             for pid in decision.support:
@@ -478,7 +479,6 @@ class Pipeline:
                                 "reason": f"one of {len(decision.support)} passages backing "
                                           f"{decision.aggregate_answer!r} worth {decision.witnesses:.2f} "
                                           f"independent witnesses; nothing in the top {k} corroborates them"})
-            out |= set(decision.support)
         verdicts = []
         for v in decision.verdicts:
             record = {"passage_id": v.passage_id, "score": v.score, "poisoned": v.poisoned, "answer": v.answer,
@@ -497,8 +497,7 @@ class Pipeline:
                                    {"reason": decision.reason, "aggregate": decision.aggregate_answer,
                                     "support": list(decision.support), "rivals": list(decision.rivals),
                                     "witnesses": decision.witnesses, "contested": decision.contested,
-                                    "quarantined": [*decision.quarantined,
-                                                    *(p for p in decision.support if uncorroborated)],
+                                    "quarantined": quarantined,
                                     "uncorroborated": uncorroborated,
                                     "verdicts": verdicts}))
 

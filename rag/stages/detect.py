@@ -926,16 +926,13 @@ class PoisonDetector:
         return self.isolated_answers_many([(question, passages)])[0]
 
     def isolated_answers_many(
-        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True,
-        worth_reading: Sequence[Sequence[bool]] | None = None,
+        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True
     ) -> list[list[str]]:
         """:meth:`isolated_answers` for many questions, with one generator call for all of
-        them; ``generate=False`` reads by extraction only, and ``worth_reading`` (one flag
-        per passage) names the passages the generator may read: the others keep what
-        extraction found."""
+        them; ``generate=False`` reads by extraction only."""
         answers = self._extracted(items)
         if generate:
-            self._generate_open(items, answers, worth_reading)
+            self._generate_open(items, answers, None)
         return answers
 
     @staticmethod
@@ -956,7 +953,8 @@ class PoisonDetector:
 
     def _generate_open(self, items: Sequence[tuple[str, Sequence[Passage]]], answers: list[list[str]],
                        worth_reading: Sequence[Sequence[bool]] | None) -> None:
-        """Fill in, with one generator call, the answers extraction left open."""
+        """Fill in, with one generator call, the answers extraction left open (only where
+        ``worth_reading``, one flag per passage, allows when it is given)."""
         if self.generator is None:
             return
         open_items = [(q, i) for q, row in enumerate(answers) for i, a in enumerate(row)
@@ -1015,13 +1013,15 @@ class PoisonDetector:
         requests = list(requests)
         items = [(r.question, r.passages) for r in requests]
         vectors = self._vectors(requests)
+        on_topic = [self._on_topic(v) for v in vectors]
         answers = self._extracted(items)
         if _ANSWER_SIGNALS & set(self.signals):
-            worth = [self._worth_reading(r.question, r.passages, row, self._on_topic(v))
-                     for r, row, v in zip(requests, answers, vectors, strict=True)]
+            worth = [self._worth_reading(r.question, r.passages, row, on)
+                     for r, row, on in zip(requests, answers, on_topic, strict=True)]
             self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
-        return [self._inspect(r, a, perplexity, v) for r, a, v in zip(requests, answers, vectors, strict=True)]
+        return [self._inspect(r, a, perplexity, v[1], on)
+                for r, a, v, on in zip(requests, answers, vectors, on_topic, strict=True)]
 
     @staticmethod
     def _worth_reading(question: str, passages: Sequence[Passage], extracted: Sequence[str],
@@ -1065,8 +1065,8 @@ class PoisonDetector:
                                                           window_nll_range=self.window_nll_range)
         return {t: self._ppl_cache[t] for t in texts}
 
-    def _inspect(self, request: DetectionRequest, answers: list[str],
-                 perplexity: Mapping[str, Signal], vectors: tuple[np.ndarray, np.ndarray]) -> DetectionDecision:
+    def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
+                 passage_vectors: np.ndarray, on_topic: Sequence[bool]) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
@@ -1075,9 +1075,7 @@ class PoisonDetector:
         parametric = parametric_answer if parametric_answer and parametric_answer.strip() else None
         texts = [p.text for p in passages]
         groups, group_texts = _group_answers(answers)
-        passage_vectors = vectors[1]
         units = self._units(passages, groups, passage_vectors)
-        on_topic = self._on_topic(vectors)
 
         readings: list[dict[str, Signal]] = [{} for _ in passages]
         for i, passage in enumerate(passages):
@@ -1387,7 +1385,7 @@ def _standing(question: str, answer: str, text: str) -> int:
 @functools.lru_cache(maxsize=4096)
 def _names_relation(question: str, text: str) -> bool:
     """Some sentence of ``text`` about the question's subject names the question's relation
-    (the lexicon's strong match), whatever its answer."""
+    (see :func:`_sentence_relation`), whatever its answer."""
     return any(_names_subject(question, s) and _sentence_relation(question, s)[0] for s in sentences(text))
 
 
@@ -1435,12 +1433,19 @@ def _names_subject(question: str, text: str) -> bool:
     """``text`` mentions every name the question holds, by one of its words at least
     ("Aberhart" for "Lucan Aberhart"); a question without names (lowercased, as NQ's)
     puts no condition."""
+    names = _question_names(question)
+    if not names:
+        return True
     words = {stem(w) for w in _WORD.findall(fold(text))}
-    for name in name_spans(question):
-        parts = [stem(w) for w in _WORD.findall(fold(name)) if len(w) > 2 and w.lower() not in _NAME_FILLER]
-        if parts and not any(p in words for p in parts):
-            return False
-    return True
+    return all(any(p in words for p in parts) for parts in names)
+
+
+@functools.lru_cache(maxsize=1024)  # asked for every sentence of every passage of a question
+def _question_names(question: str) -> tuple[frozenset[str], ...]:
+    """The stemmed words of each name in the question (fillers and short words left out)."""
+    names = ([stem(w) for w in _WORD.findall(fold(name)) if len(w) > 2 and w.lower() not in _NAME_FILLER]
+             for name in name_spans(question))
+    return tuple(frozenset(parts) for parts in names if parts)
 
 
 _NAME_FILLER = frozenset({"the", "and", "of", "for"})
