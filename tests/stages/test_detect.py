@@ -5,6 +5,8 @@ wants the reader to answer Duskmere.
 """
 
 import doctest
+import importlib
+import pkgutil
 
 import pytest
 
@@ -213,7 +215,7 @@ def test_qa_pairs_echo_their_question_by_design_and_give_their_stored_answer(det
 
 
 def test_the_generator_reads_only_passages_that_could_take_a_side():
-    from rag.stages.detect import _could_answer
+    from rag.stages.detect.statements import could_answer as _could_answer
 
     gen = ScriptedGenerator(lambda p: "Varnholm")
     # extraction reads neither; under the hash embedder the first points away from the
@@ -379,9 +381,10 @@ def test_answers_agree_by_normalisation_and_containment():
     assert not answers_agree("", "Duskmere")
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(detect_module)
-    assert result.attempted > 0
+@pytest.mark.parametrize("module", [name for name in sorted(pkgutil.iter_modules(detect_module.__path__))],
+                         ids=lambda m: m.name)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(f"rag.stages.detect.{module.name}"))
     assert result.failed == 0
 
 
@@ -513,7 +516,7 @@ def test_a_passage_does_not_back_an_answer_it_negates():
 
 
 def test_digits_and_number_words_state_the_same_answer():
-    from rag.stages.detect import _states
+    from rag.stages.detect.statements import states as _states
 
     assert _states("how many seasons are there", "2 seasons", "It ran for two seasons.")
     assert not _states("how many seasons are there", "3 seasons", "It ran for two seasons.")
@@ -554,7 +557,7 @@ def test_statements_whose_relation_the_lexicon_cannot_tell_contest_each_other():
 
 
 def test_a_statement_that_names_the_relation_outranks_one_that_does_not():
-    from rag.stages.detect import STATED, STATED_FOR_RELATION, _standing
+    from rag.stages.detect.statements import STATED, STATED_FOR_RELATION, standing as _standing
 
     # the capital named as such against an answer read from a sentence about the currency
     q = "What is the capital of Veldoria?"
@@ -568,7 +571,7 @@ def test_a_statement_that_names_the_relation_outranks_one_that_does_not():
 
 
 def test_a_passage_about_another_subject_is_no_rival():
-    from rag.stages.detect import NOT_STATED, STATED, _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED, standing as _standing
 
     q = "When was Trenwythe founded?"
     other = "Founded in 1218, Zelmoryn is a city in Carvonia."
@@ -582,7 +585,7 @@ def test_a_passage_about_another_subject_is_no_rival():
 
 
 def test_a_when_question_is_not_answered_by_words_without_a_date():
-    from rag.stages.detect import STATED, NOT_STATED, _standing
+    from rag.stages.detect.statements import STATED, NOT_STATED, standing as _standing
 
     q = "When was the Corvel Bridge opened?"
     assert _standing(q, "in the spring", "The Corvel Bridge was opened in the spring.") == NOT_STATED
@@ -590,7 +593,7 @@ def test_a_when_question_is_not_answered_by_words_without_a_date():
 
 
 def test_readings_that_claim_nothing_take_no_side():
-    from rag.stages.detect import NOT_STATED, STATED, _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED, standing as _standing
 
     # a count is no date, a phrase without a name answers no "who", a capitalised common
     # word from a sentence start is a reader's slip
@@ -606,7 +609,7 @@ def test_readings_that_claim_nothing_take_no_side():
 
 
 def test_a_statement_of_another_known_relation_takes_no_side():
-    from rag.stages.detect import NOT_STATED, STATED_FOR_RELATION, _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED_FOR_RELATION, standing as _standing
 
     assert _standing("What kind of work does Ines Mirandel do?", "Solvarran",
                      "Ines Mirandel is a native speaker of Solvarran.") == NOT_STATED

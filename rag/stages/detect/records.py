@@ -1,0 +1,163 @@
+"""The detector's records: a signal's reading, a passage's verdict, a question's decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rag.errors import ConfigError
+from rag.types import Passage
+
+#: Every signal the detector knows, in the order verdicts list them.
+SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction")
+
+#: Default weight of each signal in the combined score (see :mod:`rag.stages.detect`).
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "echo": 0.6,
+    "cluster": 0.5,
+    "isolation": 0.4,
+    "trusted_conflict": 0.4,
+    "anomaly": 0.6,
+    "instruction": 0.6,
+}
+
+
+def ramp(x: float, lo: float, hi: float) -> float:
+    """0 below ``lo``, 1 above ``hi``, linear in between: a measurement mapped to a signal's scale."""
+    if x <= lo:
+        return 0.0
+    if x >= hi:
+        return 1.0
+    return (x - lo) / (hi - lo)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One signal's reading on one passage.
+
+    Attributes:
+        name: One of :data:`SIGNALS`.
+        value: 0 for clean up to 1 for certainly poisoned.
+        detail: Why, in words.
+
+    Example:
+        >>> Signal("echo", 1.0, "repeats 6/6 question words in order at a sentence start")
+        Signal(name='echo', value=1.0, detail='repeats 6/6 question words in order at a sentence start')
+    """
+
+    name: str
+    value: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The detector's reading of one passage.
+
+    Attributes:
+        passage_id: The passage's id.
+        score: Weighted sum of the signal values, clipped to [0, 1].
+        poisoned: ``score`` reached the detector's threshold.
+        signals: One reading per enabled signal, in the order of :data:`SIGNALS`.
+        answer: The answer the passage gives on its own ("" if none).
+
+    Example:
+        >>> v = Verdict("p1", 0.1, False, (Signal("anomaly", 0.0, "no odd tokens"),), "Marrowgate")
+        >>> v.signal("anomaly").value
+        0.0
+    """
+
+    passage_id: str
+    score: float
+    poisoned: bool
+    signals: tuple[Signal, ...]
+    answer: str
+
+    def signal(self, name: str) -> Signal:
+        """The reading of signal ``name``; ``KeyError`` when it was switched off."""
+        for sig in self.signals:
+            if sig.name == name:
+                return sig
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionDecision:
+    """What the detector decided about one question's passages, and why.
+
+    Attributes:
+        verdicts: One per passage, in input order.
+        kept: Ids of the passages not quarantined, in input order.
+        quarantined: Ids of the flagged passages. They are reported, never deleted.
+        aggregate_answer: The robust aggregate of the kept passages' isolated answers
+            ("" when none of them gives one).
+        reason: A readable summary of the decision.
+        support: Ids of the kept passages that back the aggregate (a sentence of theirs
+            about the question's subject states it; see ``_standing``), in input order.
+        rivals: Ids of the kept passages whose own answer contradicts the aggregate, stated
+            at least as firmly as the firmest statement of any side.
+        witnesses: How many independent witnesses ``support`` is worth (near-copies of
+            one claim count as fewer than their number; see ``PoisonDetector._witnesses``).
+        contested: The vote did not decide: some rival answer has at least ``1 /
+            contest_margin`` of the aggregate's votes (one poison against one gold passage
+            is such a tie). A reader should then trust neither side on the vote alone.
+
+    Example:
+        >>> from rag.stages.detect import PoisonDetector
+        >>> from rag.testing import HashEmbedder
+        >>> d = PoisonDetector(HashEmbedder()).inspect(
+        ...     "What is the capital of Veldoria?",
+        ...     [Passage("a", "The capital of Veldoria is Marrowgate.")])
+        >>> d.kept, d.quarantined, d.aggregate_answer
+        (('a',), (), 'Marrowgate')
+    """
+
+    verdicts: tuple[Verdict, ...]
+    kept: tuple[str, ...]
+    quarantined: tuple[str, ...]
+    aggregate_answer: str
+    reason: str
+    support: tuple[str, ...] = ()
+    rivals: tuple[str, ...] = ()
+    contested: bool = False
+    witnesses: float = 0.0
+
+    def verdict(self, passage_id: str) -> Verdict:
+        """The verdict on ``passage_id``; ``KeyError`` when no such passage was inspected."""
+        for v in self.verdicts:
+            if v.passage_id == passage_id:
+                return v
+        raise KeyError(passage_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRequest:
+    """One question's passages to inspect, with the answers they are checked against.
+
+    Attributes:
+        question: The question the passages were retrieved for.
+        passages: The retrieved passages, best first.
+        trusted_answers: Answers from trusted sources (memory, user facts).
+        parametric_answer: The generator's closed-book answer, if known.
+
+    Example:
+        >>> DetectionRequest("Who?", (Passage("a", "Ana did."),)).trusted_answers
+        ()
+    """
+
+    question: str
+    passages: tuple[Passage, ...]
+    trusted_answers: tuple[str, ...] = ()
+    parametric_answer: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passages", tuple(self.passages))
+        object.__setattr__(self, "trusted_answers", answers_tuple(self.trusted_answers))
+
+
+def answers_tuple(answers: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(answers, str):
+        msg = f"trusted_answers must be a sequence of answers, got the string {answers!r}"
+        raise ConfigError(msg)
+    return tuple(answers)
+

@@ -1,0 +1,168 @@
+"""What a passage's text states: the rule-based standing of a statement.
+
+These are the hand-written English rules (a relation lexicon, the asked shape of an answer,
+the question's subject named in the sentence) that decide who takes a side in the vote. They
+are the part of the detector that transfers worst to other domains and are to be replaced by
+measured support (the generator's likelihood of an answer with and without the passage).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+from rag.memory.text import fold, tokenize
+from rag.stages.detect.anomaly import KNOWN_WORDS
+from rag.stages.read import sentences
+from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concepts, relation_match
+from rag.stages.structure import expected_type, fits_type, name_spans, read_fact, stem
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+
+
+def number_words(words: Sequence[str]) -> set[str]:
+    return {_NUMBER_WORDS.get(w, w) for w in words}
+
+
+def states(question: str, answer: str, text: str) -> bool:
+    """``text`` states what ``answer`` adds to the question: every content word of the
+    answer that the question does not already hold ("2 seasons" asked "how many seasons":
+    the "2"; number words and digits alike). A generated answer often repeats the
+    question's words around its core; one made of nothing else states nothing."""
+    asked = number_words(tokenize(question))
+    words = [w for w in number_words(tokenize(answer)) if w not in asked]
+    if not words:
+        return False  # the question's own words ("in the bible"): no answer at all
+    haystack = number_words(tokenize(text, stopwords=frozenset()))
+    return all(w in haystack for w in words)
+
+
+_NEGATION = re.compile(r"\b(?:not|never|rather than|instead of|as opposed to|but not)\s+(?:the\s+|a\s+)?[\"'“‘]?$",
+                       re.IGNORECASE)
+
+
+def affirms(question: str, answer: str, text: str) -> bool:
+    """``text`` states ``answer`` (see :func:`states`) other than only as what is *not* so:
+    "Freud, not John B. Watson, is the father of behaviorism" does not back Watson."""
+    if not states(question, answer, text):
+        return False
+    spots = [m.start() for m in re.finditer(re.escape(answer.strip()), text, re.IGNORECASE)] if answer.strip() else []
+    return not spots or any(not _NEGATION.search(text[max(0, at - 30) : at]) for at in spots)
+
+
+# a year (not a comma-grouped count), a decade, a month or a century
+_TIME = re.compile(r"(?<![\d,.])\d{1,4}(?!\d|[,.]\d)|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                   r"|\bcentur(?:y|ies)\b|\b(?:bc|ad|bce|ce)\b", re.IGNORECASE)
+
+#: How a passage's text bears on an answer (see :func:`standing`).
+NOT_STATED, STATED, STATED_FOR_RELATION = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=4096)  # asked for every (answer, passage) pair of a contest
+def standing(question: str, answer: str, text: str) -> int:
+    """How ``text`` bears on ``answer`` as the answer to ``question``.
+
+    * ``STATED_FOR_RELATION``: some sentence affirms the answer and names the question's
+      relation ("The capital of Veldoria is Marrowgate").
+    * ``STATED``: some sentence affirms it, and the lexicon cannot tell its relation from the
+      question's (it knows neither, or not the sentence's).
+    * ``NOT_STATED``: no sentence affirms it, every sentence that does names another relation
+      ("Veldoria uses the crown" does not answer its capital; "born" is no profession), or
+      the answer has the wrong shape (a "when" asked, no date given). An answer the text
+      does not state is the reader's guess, not the passage's claim.
+    """
+    kind = expected_type(question)
+    if kind == "number" and not has_number(answer):
+        return NOT_STATED
+    if kind == "time" and not _TIME.search(answer):
+        return NOT_STATED  # "13,110" and "4,861 metres" are counts and sizes, not dates
+    if kind == "name" and fits_type(answer, kind) is False:
+        return NOT_STATED  # "first published" names nobody
+    if stray_word(answer):
+        return NOT_STATED  # "Measured from source to mouth, ...": a reader's slip, no claim
+    best = NOT_STATED
+    for sentence in sentences(text):
+        # about the question's subject: "Founded in 1218, Zelmoryn is a city" says nothing of
+        # Trenwythe, nor "The mother tongue of Tobiah Renwick is Dunmerish" of his wife's
+        if not affirms(question, answer, sentence) or not names_subject(question, sentence):
+            continue
+        names, match = sentence_relation(question, sentence, answer)
+        if names:
+            return STATED_FOR_RELATION
+        if match != CONFLICT:
+            best = STATED
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def names_relation(question: str, text: str) -> bool:
+    """Some sentence of ``text`` about the question's subject names the question's relation
+    (see :func:`sentence_relation`), whatever its answer."""
+    return any(names_subject(question, s) and sentence_relation(question, s)[0] for s in sentences(text))
+
+
+def sentence_relation(question: str, sentence: str, answer: str | None = None) -> tuple[bool, str | None]:
+    """Whether ``sentence`` names the question's relation, and how the relations compare
+    (:func:`~rag.stages.relations.relation_match`).
+
+    The copula ("is the") agrees with every kind of "what is"; the relation beside it is
+    what a sentence is about ("Dunmerish is the native language of Quist"). A sentence
+    naming the question's relation beside others speaks to it ("an actor and comedy writer
+    known for playing Big Enos": "writer" is the narrower concept), and so does one naming a
+    relation under it ("located in" for "which country"); one naming only a relation above
+    it ("belongs to" for an employer) is no stronger than one naming none."""
+    q_concepts, f_concepts = reading_concepts(question, read_fact(sentence, question), answer)
+    q_concepts, f_concepts = q_concepts - {"is_a"} or q_concepts, f_concepts - {"is_a"} or f_concepts
+    match = relation_match(q_concepts, f_concepts)
+    names = bool(q_concepts & f_concepts) or match == STRONG or match == WEAK and narrows(f_concepts, q_concepts)
+    return names, match
+
+
+def has_number(text: str) -> bool:
+    """Digits or a number word ("three seasons")."""
+    return any(w.isdigit() for w in number_words(tokenize(text, stopwords=frozenset())))
+
+
+def could_answer(question: str, text: str) -> bool:
+    """Whether ``text`` could state an answer of the kind the question asks: a "when" or a
+    "how many" needs a number in it."""
+    return expected_type(question) not in ("time", "number") or has_number(text)
+
+
+def stray_word(answer: str) -> bool:
+    """A one-word reading, capitalised, that is a common English word or shaped like one (a
+    participle, an adverb): what a weak reader takes from a sentence start ("Several",
+    "Measured", "Historically"), not an answer anyone claims. Lowercase common words
+    ("composer") are answers."""
+    words = _WORD.findall(answer)
+    if len(words) != 1 or not words[0][0].isupper():
+        return False
+    word = words[0].lower()
+    return word in KNOWN_WORDS or word.endswith(("ed", "ly", "ing"))
+
+
+def names_subject(question: str, text: str) -> bool:
+    """``text`` mentions every name the question holds, by one of its words at least
+    ("Aberhart" for "Lucan Aberhart"); a question without names (lowercased, as NQ's)
+    puts no condition."""
+    names = question_names(question)
+    if not names:
+        return True
+    words = {stem(w) for w in _WORD.findall(fold(text))}
+    return all(any(p in words for p in parts) for parts in names)
+
+
+@functools.lru_cache(maxsize=1024)  # asked for every sentence of every passage of a question
+def question_names(question: str) -> tuple[frozenset[str], ...]:
+    """The stemmed words of each name in the question (fillers and short words left out)."""
+    names = ([stem(w) for w in _WORD.findall(fold(name)) if len(w) > 2 and w.lower() not in _NAME_FILLER]
+             for name in name_spans(question))
+    return tuple(frozenset(parts) for parts in names if parts)
+
+
+_NAME_FILLER = frozenset({"the", "and", "of", "for"})
