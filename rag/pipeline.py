@@ -433,7 +433,12 @@ class Pipeline:
         # about something else would make every corpus passage look contradicted)
         trusted = [e.answer for e in w.evidence if self.config.filter and e.source in ("user", "memory") and e.answer]
         parametric = next((c.answer for c in w.candidates if c.source == "parametric"), None)
-        return DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric)
+        # the store holds every corpus passage's vector: a detector with the store's embedder
+        # need not embed them again
+        same = self.detector is not None and self.detector.embedder.name == self.store.embedder.name
+        known = self.store.vectors([p.id for p in corpus]) if same else {}
+        return DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric,
+                                known_vectors=known)
 
     def _widen(self, work: Sequence[_Work]) -> None:
         """Retrieve ``widen`` times deeper and add the corpus passages the filter keeps."""

@@ -323,3 +323,30 @@ def test_a_crowd_the_deeper_search_does_not_corroborate_is_quarantined(tmp_path)
     assert Pipeline(store, crowd_book, config).ask(Q).text != "Duskmere"
     # without corroboration the crowd is read as it stands
     assert Pipeline(store, ScriptedGenerator(context_reader), replace(config, corroborate=False)).ask(Q).text == "Duskmere"
+
+
+class _CountingEmbedder:
+    """Wraps the store's embedder and records every text embedded as a document."""
+
+    def __init__(self, inner):
+        self.inner, self.documents = inner, []
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed_documents(self, texts):
+        self.documents.extend(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+def test_the_detector_reuses_the_stored_vectors_of_retrieved_passages(store):
+    store.add_passages(poisons(3))
+    counting = _CountingEmbedder(store.embedder)
+    store.embedder = counting
+    answer = Pipeline(store, ScriptedGenerator(context_reader)).ask(Q)
+    inspected = next(r for r in answer.trace if r.stage == "detect").details["verdicts"]
+    assert len(inspected) >= 4  # the poisons and the gold passage were inspected ...
+    stored = {p.full_text for p in store.get([v["passage_id"] for v in inspected])}
+    assert not stored & set(counting.documents)  # ... and none of them was embedded again
+    assert {f["passage_id"] for f in answer.flags} == {"adv0", "adv1", "adv2"}

@@ -390,6 +390,20 @@ class Store:
                 found[row[0]] = self._row_to_passage(row)
         return [found[i] for i in ids if i in found]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of live passages by id (of their ``full_text``, by this
+        store's embedder); unknown ids are left out. Readers of retrieved passages use them
+        instead of embedding the passages again."""
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for pid, blob in self._db.execute(
+                f"SELECT id, embedding FROM passages WHERE active = 1 AND id IN ({marks})", part,
+            ):
+                found[pid] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
     def _rows_by_key(self, keys: Sequence[int]) -> dict[int, tuple[Passage, bool]]:
         out: dict[int, tuple[Passage, bool]] = {}
         for i in range(0, len(keys), 500):

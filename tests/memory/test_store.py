@@ -185,3 +185,14 @@ def test_store_path_that_is_a_file(tmp_path):
     f.write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         Store(f, HashEmbedder())
+
+
+def test_vectors_are_the_stored_embeddings_of_live_passages(store):
+    import numpy as np
+
+    passage = tiny_corpus()[0]
+    found = store.vectors([passage.id, "nope"])
+    assert set(found) == {passage.id}
+    assert np.allclose(found[passage.id], store.embedder.embed_documents([passage.full_text])[0])
+    store.remove([passage.id])
+    assert store.vectors([passage.id]) == {}

@@ -313,11 +313,20 @@ class PoisonDetector:
         return [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
 
     def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per request, the question's vector and its passages' (one embedding call for all)."""
-        texts = list(dict.fromkeys([r.question for r in requests] + [p.full_text for r in requests for p in r.passages]))
+        """Per request, the question's vector and its passages' (one embedding call for the
+        questions and every passage whose vector the request does not already carry)."""
         if not any(r.passages for r in requests):
             return [(np.zeros(0), np.zeros((0, 0)))] * len(requests)
+        known: dict[str, np.ndarray] = {}
+        for r in requests:
+            for p in r.passages:
+                vector = r.known_vectors.get(p.id)
+                if vector is not None:
+                    known.setdefault(p.full_text, np.asarray(vector, dtype=np.float32))
+        texts = list(dict.fromkeys([r.question for r in requests]
+                                   + [p.full_text for r in requests for p in r.passages if p.full_text not in known]))
         embedded = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
+        embedded.update((t, v) for t, v in known.items() if t not in embedded)
         return [(embedded[r.question], np.array([embedded[p.full_text] for p in r.passages]))
                 if r.passages else (np.zeros(0), np.zeros((0, 0))) for r in requests]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from rag.errors import ConfigError
 from rag.types import Passage
@@ -139,6 +141,9 @@ class DetectionRequest:
         passages: The retrieved passages, best first.
         trusted_answers: Answers from trusted sources (memory, user facts).
         parametric_answer: The generator's closed-book answer, if known.
+        known_vectors: Embeddings already at hand, by passage id (a store keeps the vector
+            of every passage it holds); the detector embeds only the passages missing here.
+            They must come from the detector's own embedder, of the passage's ``full_text``.
 
     Example:
         >>> DetectionRequest("Who?", (Passage("a", "Ana did."),)).trusted_answers
@@ -149,6 +154,7 @@ class DetectionRequest:
     passages: tuple[Passage, ...]
     trusted_answers: tuple[str, ...] = ()
     parametric_answer: str | None = None
+    known_vectors: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "passages", tuple(self.passages))
