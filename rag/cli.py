@@ -2,7 +2,8 @@
 
 Exit status: 0 on success; 1 when the command finished but skipped input (malformed corpus
 records, each reported with file and line); 2 on an error, after one line
-``rag: error: ...`` on stderr.
+``rag: error: ...`` on stderr. Every check of a command's input (paths, options, the store's
+records) runs before any model is loaded, so a wrong path fails at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, InputFormatError, RagError
 
 logger = logging.getLogger("rag.cli")
 
@@ -131,14 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
     p = evs.add_parser("poisoning", help="attack success, accuracy and detector quality under corpus poisoning")
     p.add_argument("--targets", required=True, type=Path,
-                   help="PoisonedRAG target JSON (question, correct answer, incorrect answer, adv_texts)")
-    p.add_argument("--gold", required=True, type=Path, help="gold passages, one per line, in target order")
+                   help="targets: PoisonedRAG JSON (with --gold), RobustRAG JSON (question, context, "
+                        "incorrect_context) or GMTP JSON (query, gt_text, poisoned_docs)")
+    p.add_argument("--gold", type=Path, default=None,
+                   help="gold passages, one per line, in target order (needed for PoisonedRAG targets)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
-    p.add_argument("--ratios", default="1,2,4,6", help="poisons per gold passage, comma-separated (default 1,2,4,6)")
-    p.add_argument("--attacks", default="blackbox,paraphrase,token", help="comma-separated attacks")
-    p.add_argument("--configs", default="all", help="comma-separated configurations (default all)")
-    p.add_argument("--innocence", default="typos,world_changed,memory_edit",
-                   help="comma-separated innocence sets for false positives ('' for none)")
+    p.add_argument("--ratios", default="1,2,4,6",
+                   help="poisons per target (per gold passage with one gold per target), comma-separated "
+                        "(default 1,2,4,6)")
+    p.add_argument("--attacks", default="all",
+                   help="comma-separated: blackbox,paraphrase,token,published,injection (default all)")
+    p.add_argument("--configs", default="all",
+                   help="comma-separated configurations and defences: undefended,<signal>,detector,pipeline,"
+                        "pipeline_nodetect,robustrag,trustrag,ragdefender,perplexity (default all)")
+    p.add_argument("--innocence", default="all",
+                   help="comma-separated innocence sets: typos,world_changed,memory_edit,faq,biomedical,"
+                        "non_english,syndicated (default all; '' for none)")
+    p.add_argument("--latency-questions", type=int, default=10, metavar="N",
+                   help="clean questions timed one at a time with cold caches, per configuration (default 10)")
     p.add_argument("--corpus", type=Path, default=None, help="optional distractor corpus to add to the store")
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
     p.add_argument("--perplexity", action="store_true",
@@ -167,7 +178,9 @@ def _split(value: str) -> list[str]:
 
 
 def _eval_poisoning(args: argparse.Namespace, out: Any) -> int:
-    from rag.evaluation.poisoning import CONFIGS, run_poisoning_eval
+    from rag.evaluation.attacks import ATTACKS, load_targets
+    from rag.evaluation.poisoning import ALL_CONFIGS, INNOCENCE_SETS, check_run, run_poisoning_eval
+    from rag.memory.ingest import corpus_files
     from rag.models import DEFAULT_EMBEDDER, load_embedder
 
     try:
@@ -175,18 +188,26 @@ def _eval_poisoning(args: argparse.Namespace, out: Any) -> int:
     except ValueError:
         msg = f"--ratios must be comma-separated integers such as 1,2,4,6, got {args.ratios!r}"
         raise ConfigError(msg) from None
-    configs = list(CONFIGS) if args.configs == "all" else _split(args.configs)
+    configs = list(ALL_CONFIGS) if args.configs == "all" else _split(args.configs)
+    attacks = list(ATTACKS) if args.attacks == "all" else _split(args.attacks)
+    innocence = list(INNOCENCE_SETS) if args.innocence == "all" else _split(args.innocence)
+    # every check of the input before a model is loaded
+    check_run(attacks, configs, innocence, ratios)
+    load_targets(args.targets, args.gold, args.limit)
+    if args.corpus is not None:
+        corpus_files(args.corpus)
     rows = run_poisoning_eval(
         args.targets, args.gold, args.out, embedder=load_embedder(args.embedder or DEFAULT_EMBEDDER),
-        generator=_generator(args), ratios=ratios, attacks=_split(args.attacks), configs=configs,
-        innocence=_split(args.innocence), limit=args.limit, corpus=args.corpus, seed=args.seed,
-        perplexity=args.perplexity, overwrite=args.overwrite, show_progress=not args.quiet)
+        generator=_generator(args), ratios=ratios, attacks=attacks, configs=configs,
+        innocence=innocence, limit=args.limit, corpus=args.corpus, seed=args.seed,
+        perplexity=args.perplexity, latency_questions=args.latency_questions, overwrite=args.overwrite,
+        show_progress=not args.quiet)
     if args.json:
         return _print_run_metrics(args.out, out)
-    out.write("| config | attack | ratio | asr | accuracy | detector_f1 | false_positive_rate |\n"
-              "|---|---|---|---|---|---|---|\n")
+    out.write("| config | attack | ratio | asr | accuracy | abstained | detector_f1 | false_positive_rate |\n"
+              "|---|---|---|---|---|---|---|---|\n")
     for r in rows:
-        cells = [r.get(c) for c in ("asr", "accuracy", "detector_f1", "false_positive_rate")]
+        cells = [r.get(c) for c in ("asr", "accuracy", "abstained", "detector_f1", "false_positive_rate")]
         out.write(f"| {r['config']} | {r['attack']} | {r['ratio']} | "
                   + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |\n")
     out.write(f"run folder: {args.out}\n")
@@ -276,13 +297,15 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def _open_store(path: Path, args: argparse.Namespace | None = None) -> Any:
-    from rag.integrations.qdrant import index_for_store
+    """An existing store with its own embedder and its recorded index backend (``--qdrant-*``
+    overrides the record)."""
+    from rag.integrations.qdrant import open_store
     from rag.memory.store import Store
     from rag.models import load_embedder
 
-    embedder = load_embedder(Store.embedder_of(path))
-    index = index_for_store(path, url=getattr(args, "qdrant_url", None), path=getattr(args, "qdrant_path", None))
-    return Store(path, embedder, create=False, index=index)
+    name = Store.embedder_of(path)  # no store: fails here, before the embedder loads
+    return open_store(path, lambda: load_embedder(name), url=getattr(args, "qdrant_url", None),
+                      path=getattr(args, "qdrant_path", None))
 
 
 def _generator(args: argparse.Namespace) -> Any:
@@ -292,23 +315,26 @@ def _generator(args: argparse.Namespace) -> Any:
 
 
 def cmd_index(args: argparse.Namespace, out: Any) -> int:
-    from rag.memory.ingest import Chunker
+    from rag.memory.ingest import Chunker, corpus_files
     from rag.memory.store import DB_NAME, Store
     from rag.models import DEFAULT_EMBEDDER, load_embedder
 
     chunker = Chunker(args.chunk_size, args.chunk_overlap)
+    if args.workers < 1:
+        msg = f"--workers must be a positive integer, got {args.workers}"
+        raise ConfigError(msg)
+    corpus_files(args.corpus)  # a missing or empty corpus path fails before a model loads
     if (args.store / DB_NAME).exists():
         built_with = Store.embedder_of(args.store)
         if args.embedder and args.embedder != built_with:
             msg = f"store {args.store} was built with embedder {built_with!r}, not {args.embedder!r}"
             raise RagError(msg)
-        embedder = load_embedder(built_with)
     else:
-        embedder = load_embedder(args.embedder or DEFAULT_EMBEDDER)
-    from rag.integrations.qdrant import index_for_store, record_backend
+        built_with = args.embedder or DEFAULT_EMBEDDER
+    from rag.integrations.qdrant import open_store, record_backend
 
-    index = index_for_store(args.store, url=args.qdrant_url, path=args.qdrant_path)
-    with Store(args.store, embedder, index=index) as store:
+    with open_store(args.store, lambda: load_embedder(built_with), create=True,
+                    url=args.qdrant_url, path=args.qdrant_path) as store:
         progress = None if not args.quiet else False
         if args.workers > 1:
             from rag.integrations.ray import ray_ingest
@@ -337,9 +363,10 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
     from rag.pipeline import Pipeline, PipelineConfig
     from rag.types import Query
 
-    store = _open_store(args.store, args)
-    with store:
-        pipeline = Pipeline(store, _generator(args), PipelineConfig(k=args.k, abstain=args.abstain))
+    config = PipelineConfig(k=args.k, abstain=args.abstain)
+    generator = _generator(args)  # an unknown model fails here; its weights load on first use
+    with _open_store(args.store, args) as store:
+        pipeline = Pipeline(store, generator, config)
         answer = pipeline.ask(Query(args.question, user_facts=tuple(args.user_fact), namespace=args.namespace))
         if args.json:
             out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
@@ -358,6 +385,9 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
 def cmd_edit(args: argparse.Namespace, out: Any) -> int:
     from rag.memory.editor import KnowledgeEditor
 
+    if args.action == "rollback" and (args.to_edit is None) == (args.fact_id is None or args.to_version is None):
+        msg = "rollback needs either FACT_ID --to-version N, or --to-edit SEQ alone"
+        raise ConfigError(msg)
     with _open_store(args.store) as store:
         editor = KnowledgeEditor(store)
         who = {"author": args.author, "reason": args.reason} if args.action != "history" else {}
@@ -370,9 +400,6 @@ def cmd_edit(args: argparse.Namespace, out: Any) -> int:
         elif args.action == "retract":
             edits = [editor.retract(args.fact_id, **who)]
         elif args.action == "rollback":
-            if (args.to_edit is None) == (args.fact_id is None or args.to_version is None):
-                msg = "rollback needs either FACT_ID --to-version N, or --to-edit SEQ alone"
-                raise ConfigError(msg)
             edits = (editor.revert_to(args.to_edit, **who) if args.to_edit is not None
                      else [editor.rollback(args.fact_id, args.to_version, **who)])
         else:
@@ -409,9 +436,32 @@ def _eval_qa(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _check_eval_inputs(args: argparse.Namespace) -> None:
+    """The checks of an evaluation's input that need no model, run before one loads."""
+    for option in ("data", "targets", "gold", "corpus"):
+        path = getattr(args, option, None)
+        if path is not None and not path.exists():
+            msg = f"--{option} {path} does not exist"
+            raise InputFormatError(msg)
+    if args.out.exists() and not args.out.is_dir():
+        msg = f"run folder {args.out} exists and is not a folder"
+        raise ConfigError(msg)
+    if not args.overwrite and args.out.is_dir() and any(args.out.iterdir()):
+        msg = f"run folder {args.out} is not empty; give a new --out folder or --overwrite"
+        raise ConfigError(msg)
+    if args.evaluation == "editing":
+        from rag.evaluation.editing import CONFIGS
+
+        unknown = [c for c in _split(args.configs) if c not in CONFIGS]
+        if unknown:
+            msg = f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}"
+            raise ConfigError(msg)
+
+
 def cmd_eval(args: argparse.Namespace, out: Any) -> int:
     from rag.models import DEFAULT_EMBEDDER, load_embedder
 
+    _check_eval_inputs(args)
     if args.evaluation == "qa":
         return _eval_qa(args, out)
     if args.evaluation == "poisoning":
@@ -432,15 +482,10 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
                 out.write(f"| {key} | {value:.3f} |\n" if isinstance(value, float) else f"| {key} | {value} |\n")
         out.write(f"run folder: {args.out}\n")
         return 0
-    from rag.evaluation.editing import CONFIGS, run_editing_eval
+    from rag.evaluation.editing import run_editing_eval
 
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in configs if c not in CONFIGS]
-    if unknown:
-        msg = f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}"
-        raise ConfigError(msg)
     results = run_editing_eval(args.data, args.out, embedder=embedder, generator=_generator(args), limit=args.limit,
-                               configs=configs, seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
+                               configs=_split(args.configs), seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
     if args.json:
         return _print_run_metrics(args.out, out)
     cols = ["edit_success", "generalization", "locality", "edit_leak", "questions_per_s", "latency_ms_p50"]
@@ -458,8 +503,11 @@ def _print_run_metrics(run_folder: Path, out: Any) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: Any) -> int:
-    from rag.demo import run_demo
+    from rag.demo import DEMO_CORPUS, run_demo
 
+    if not ((args.corpus or DEMO_CORPUS) / "corpus.jsonl").is_file():
+        msg = f"demo corpus not found at {args.corpus or DEMO_CORPUS}; pass --corpus with the corpora/demo folder"
+        raise InputFormatError(msg)
     run_demo(out, corpus=args.corpus, store_path=args.store, generator=_generator(args),
              show_progress=not args.quiet)
     return 0

@@ -62,6 +62,10 @@ def test_load_targets_rejects_bad_files(tmp_path):
     with pytest.raises(InputFormatError, match="1 gold passages for 2 targets"):
         load_targets(targets, gold)
     bad, gold = write_targets(tmp_path, [{"id": "x", "question": "q?"}], ["g"])
+    with pytest.raises(InputFormatError, match="targets.json: neither of the known target formats"):
+        load_targets(bad, gold)
+    bad, gold = write_targets(tmp_path, [{"id": "x", "question": "q?", "correct answer": "a",
+                                          "incorrect answer": "b", "adv_texts": "one string"}], ["g"])
     with pytest.raises(InputFormatError, match="target 0 is malformed"):
         load_targets(bad, gold)
     (tmp_path / "broken.json").write_text("{nope", encoding="utf-8")

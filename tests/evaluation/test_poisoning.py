@@ -6,8 +6,9 @@ import re
 import pytest
 
 from rag.errors import ConfigError
-from rag.evaluation.poisoning import CONFIGS, run_poisoning_eval
-from rag.testing import HashEmbedder, ScriptedGenerator, prompt_context
+from rag.evaluation.attacks import ATTACKS
+from rag.evaluation.poisoning import ALL_CONFIGS, CONFIGS, run_poisoning_eval
+from rag.testing import HashEmbedder, ScriptedGenerator, ScriptedScorer, prompt_context
 
 TARGETS = [
     {"id": "ost", "question": "what is the capital of ostrelia", "correct answer": "Varnholm",
@@ -47,6 +48,17 @@ def majority_reader(prompt: str) -> str:
     return min((a for a in ANSWERS if counts[a] == best), key=context.find)
 
 
+class ScoringReader(ScriptedGenerator):
+    """The majority reader that can also score text (for the perplexity defence)."""
+
+    def __init__(self) -> None:
+        super().__init__(majority_reader)
+        self.scorer = ScriptedScorer()
+
+    def token_logprobs(self, texts):
+        return self.scorer.token_logprobs(texts)
+
+
 @pytest.fixture()
 def files(tmp_path):
     targets = tmp_path / "targets.json"
@@ -59,7 +71,8 @@ def files(tmp_path):
 def run(files, out, **kwargs):
     targets, gold = files
     kwargs.setdefault("ratios", (1, 3))
-    return run_poisoning_eval(targets, gold, out, embedder=HashEmbedder(), generator=ScriptedGenerator(majority_reader),
+    kwargs.setdefault("configs", tuple(CONFIGS))
+    return run_poisoning_eval(targets, gold, out, embedder=HashEmbedder(), generator=ScoringReader(),
                               show_progress=False, **kwargs)
 
 
@@ -90,7 +103,7 @@ def test_run_folder_metrics_and_the_defence_against_the_black_box_attack(files, 
     assert row(rows, "undefended", "blackbox", 1)["detector_f1"] is None
     assert (out / "asr_blackbox.png").exists()
     summary = (out / "summary.md").read_text()
-    assert "## blackbox: attack success rate by ratio" in summary and "## Targets (full pipeline)" in summary
+    assert "## blackbox: asr / asr_beyond_clean" in summary and "## Targets (full pipeline)" in summary
     assert "latency_overhead" in summary
     lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert {"config", "attack", "ratio", "question", "answer", "flagged", "retrieved", "gold"} <= set(lines[0])
@@ -99,9 +112,9 @@ def test_run_folder_metrics_and_the_defence_against_the_black_box_attack(files, 
 
 
 def test_every_attack_and_configuration_runs_and_poisons_leave_the_store(files, tmp_path):
-    rows = run(files, tmp_path / "run", ratios=(2,), innocence=())
-    assert {r["config"] for r in rows} == set(CONFIGS)
-    assert {r["attack"] for r in rows} == {"none", "blackbox", "paraphrase", "token"}
+    rows = run(files, tmp_path / "run", ratios=(2,), innocence=(), configs=ALL_CONFIGS)
+    assert {r["config"] for r in rows} == set(ALL_CONFIGS)
+    assert {r["attack"] for r in rows} == {"none", *ATTACKS}
     # echo cannot see the paraphrased poisons: the attack that knows it gets past it
     assert row(rows, "echo", "paraphrase", 2)["detector_recall"] == 0.0
     # clean rows come after every attack's poisons were removed again: same clean answers
