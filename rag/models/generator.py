@@ -28,6 +28,7 @@ from rag.models.offline import (
     set_offline,
     sha256_file,
 )
+from rag.protocols import ContinuationScore
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,86 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
         if s and (i := text.find(s)) != -1:
             end = min(end, i)
     return text[:end].strip()
+
+
+def check_continuation_items(items: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, list[str]]]:
+    """Check the argument of ``continuation_logprobs`` and return it as lists.
+
+    Raises:
+        ConfigError: ``items`` is not a sequence of ``(prompt, continuations)`` pairs, a
+            prompt is empty, or a continuation is empty or only white space.
+    """
+    if isinstance(items, str | tuple) and items and isinstance(items[0], str):
+        msg = "items must be a sequence of (prompt, continuations) pairs: wrap the pair in a list"
+        raise ConfigError(msg)
+    checked = []
+    for n, item in enumerate(items):
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            msg = f"item {n} must be a (prompt, continuations) pair, got {type(item).__name__}"
+            raise ConfigError(msg)
+        prompt, continuations = item
+        if not isinstance(prompt, str) or not prompt:
+            msg = f"item {n}: the prompt must be a non-empty string (its last token predicts the first continuation token)"
+            raise ConfigError(msg)
+        if isinstance(continuations, str):
+            msg = f"item {n}: continuations must be a sequence of strings, not a single string: wrap it in a list"
+            raise ConfigError(msg)
+        continuations = list(continuations)
+        bad = [c for c in continuations if not isinstance(c, str) or not c.strip()]
+        if bad:
+            msg = f"item {n}: every continuation must be a string holding text, got {bad[0]!r}"
+            raise ConfigError(msg)
+        checked.append((prompt, continuations))
+    return checked
+
+
+def continuation_spans(prompt_ids: Sequence[int], full_ids: Sequence[Sequence[int]]) -> tuple[int, list[int]]:
+    """Where the scored tokens start, per continuation, and the prefix all of them share.
+
+    A continuation's scored tokens are those of ``tokenize(prompt + continuation)`` after the
+    longest start it has in common with ``tokenize(prompt)``: where the two merge across the
+    boundary, the merged token counts as the continuation's. Returns ``(shared, starts)``:
+    ``shared`` tokens are the same for every continuation and end before every scored token.
+
+    Raises:
+        ConfigError: a continuation would change the prompt's first token (nothing before it
+            to predict it from).
+    """
+    starts = []
+    for full in full_ids:
+        k = 0
+        while k < min(len(prompt_ids), len(full)) and prompt_ids[k] == full[k]:
+            k += 1
+        if k == 0:
+            msg = "a continuation changes the prompt's first token: give the prompt some text before it"
+            raise ConfigError(msg)
+        starts.append(min(k, len(full)))
+    return (min(starts) if starts else len(prompt_ids)), starts
+
+
+def check_keep(keep: int | None) -> None:
+    """Raises ConfigError unless ``keep`` is ``None`` or a positive integer."""
+    if keep is not None and (not isinstance(keep, int) or keep < 1):
+        msg = f"keep must be a positive integer or None, got {keep!r}"
+        raise ConfigError(msg)
+
+
+def kept_continuations(first_logprobs: Sequence[float], keep: int | None) -> list[int]:
+    """Indexes of the continuations scored in full: all, or the ``keep`` whose first token
+    is likeliest (earlier ones first among equals), in their original order. A sum of
+    log-probabilities never exceeds its first term, so this prunes the unlikely cheaply."""
+    order = range(len(first_logprobs))
+    if keep is None or keep >= len(first_logprobs):
+        return list(order)
+    return sorted(sorted(order, key=lambda i: -first_logprobs[i])[:keep])
+
+
+def _log_softmax(logits: Any) -> Any:
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float32)
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - (np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)) + top)
 
 
 def _check_generate_args(prompts: Sequence[str], max_new_tokens: int) -> None:
@@ -285,6 +366,76 @@ class TransformersGenerator:
                 out[i] = picked[row, : max(0, int(lengths[row]) - 1)].numpy().astype(np.float32)
         return out
 
+    def _cache_arg(self) -> str:
+        # transformers 5.25 renamed forward's past_key_values to cache
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+
+    def continuation_logprobs(
+        self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
+    ) -> list[list[ContinuationScore]]:
+        """Per ``(prompt, continuations)`` item, the summed log-probability of each
+        continuation's tokens after the prompt, and their count (plain text, no chat
+        template); with ``keep``, only the ``keep`` continuations of an item whose first
+        token is likeliest are scored in full, the others score ``-inf``. Implements
+        :class:`~rag.protocols.Scorer`.
+
+        One forward pass reads the shared prompt prefix (logits of its last position only);
+        the continuations then run ``batch_size`` at a time against copies of its key/value
+        cache, so each prompt token is computed once however many continuations it has.
+
+        Raises:
+            ConfigError: malformed ``items`` (see :func:`check_continuation_items`).
+        """
+        checked = check_continuation_items(items)
+        check_keep(keep)
+        if not checked:
+            return []
+        self._load()
+        import copy
+
+        import torch
+
+        tok = self._tokenizer
+        out: list[list[ContinuationScore]] = []
+        for prompt, continuations in checked:
+            if not continuations:
+                out.append([])
+                continue
+            fulls = [tok(prompt + c)["input_ids"] for c in continuations]
+            shared, starts = continuation_spans(tok(prompt)["input_ids"], fulls)
+            with torch.inference_mode():
+                prefix = torch.tensor([fulls[0][:shared]])
+                res = self._model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+                prefix_cache = res.cache if hasattr(res, "cache") else res.past_key_values
+                first = torch.log_softmax(res.logits[0, -1].float(), dim=-1)
+                kept_ids = kept_continuations([float(first[f[shared]]) for f in fulls], keep)
+                scores = [ContinuationScore(float("-inf"), len(f) - b) for f, b in zip(fulls, starts, strict=True)]
+                for lo in range(0, len(kept_ids), self.batch_size):
+                    at = kept_ids[lo : lo + self.batch_size]
+                    chunk = [fulls[i] for i in at]
+                    # a continuation's last token predicts nothing that is scored
+                    rests = [f[shared:-1] for f in chunk]
+                    width = max(len(r) for r in rests)
+                    later = None
+                    if width:
+                        ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rests])
+                        mask = torch.tensor([[1] * (shared + len(r)) + [0] * (width - len(r)) for r in rests])
+                        past = copy.deepcopy(prefix_cache)
+                        past.batch_repeat_interleave(len(chunk))
+                        logits = self._model(input_ids=ids, attention_mask=mask, use_cache=True,
+                                             **{self._cache_arg(): past}).logits
+                        later = torch.log_softmax(logits.float(), dim=-1)
+                    for row, i in enumerate(at):
+                        full = fulls[i]
+                        picked = [float(first[full[shared]])]
+                        picked += [float(later[row, j, full[shared + 1 + j]]) for j in range(len(full) - shared - 1)]
+                        kept = picked[starts[i] - shared :]
+                        scores[i] = ContinuationScore(float(sum(kept)), len(kept))
+                out.append(scores)
+        return out
+
 
 class _StopAfterText:
     """Stops a row once its new text, leading white space aside, holds a stop string.
@@ -355,6 +506,7 @@ class LlamaCppGenerator:
         self._chat = chat if chat is not None else self.model_file.chat
         self._llms: list[Any] = []
         self._scorer: Any = None
+        self._continuations: _LlamaContinuations | None = None
         self.score_ctx = score_ctx
         self._lock = threading.Lock()
 
@@ -477,6 +629,119 @@ class LlamaCppGenerator:
                 picked = logits[np.arange(len(tokens) - 1), tokens[1:]] - norm
                 out.append(picked.astype(np.float32))
         return out
+
+    def continuation_logprobs(
+        self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
+    ) -> list[list[ContinuationScore]]:
+        """Per ``(prompt, continuations)`` item, the summed log-probability of each
+        continuation's tokens after the prompt, and their count (plain text, no chat
+        template); with ``keep``, only the ``keep`` continuations of an item whose first
+        token is likeliest are scored in full, the others score ``-inf``. Implements
+        :class:`~rag.protocols.Scorer`.
+
+        A scoring context on the generator's weights (made on first use, every core's
+        threads) evaluates each prompt's shared prefix once, then the continuations side
+        by side against its cache (see :class:`_LlamaContinuations`).
+
+        Raises:
+            ConfigError: malformed ``items``, or a prompt and continuation longer than ``n_ctx``.
+        """
+        checked = check_continuation_items(items)
+        check_keep(keep)
+        with self._lock:
+            if self._continuations is None:
+                self._continuations = _LlamaContinuations(self._load(), self.n_ctx, self.n_threads)
+            return [self._continuations.score(prompt, conts, keep) for prompt, conts in checked]
+
+
+class _LlamaContinuations:
+    """A llama.cpp context, on the generator's weights, that scores continuations side by side.
+
+    The prompt prefix is evaluated once as sequence 0; the continuations then run in one
+    batch, each as its own sequence that shares the prefix's cache cells (a unified cache
+    copies no memory for that), and are dropped again. A one-token continuation needs no
+    evaluation at all: the prefix's last logits score it.
+    """
+
+    n_seq = 32  # continuations per batch
+    n_batch = 512
+
+    def __init__(self, llm: Any, n_ctx: int, n_threads: int) -> None:
+        from llama_cpp import _internals
+
+        params = type(llm.context_params).from_buffer_copy(llm.context_params)
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, self.n_batch, self.n_batch
+        params.n_seq_max, params.kv_unified = self.n_seq + 1, True
+        params.n_threads = params.n_threads_batch = n_threads
+        try:
+            self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+            self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
+        except (OSError, ValueError, RuntimeError) as exc:
+            msg = f"llama.cpp could not make a scoring context: {exc}"
+            raise ModelLoadError(msg) from exc
+        self.llm, self.n_ctx, self.n_vocab = llm, n_ctx, llm.n_vocab()
+
+    def _decode(self, tokens: Sequence[tuple[int, int, int, bool]]) -> Any:
+        """Decode ``(token, position, sequence, wants_logits)`` rows; the logits of those
+        that want them, in order, as log-probabilities."""
+        import numpy as np
+
+        b = self.batch.batch
+        b.n_tokens = len(tokens)
+        for j, (token, pos, seq, logits) in enumerate(tokens):
+            b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = token, pos, 1, logits
+            b.seq_id[j][0] = seq
+        self.ctx.decode(self.batch)
+        rows = sum(t[3] for t in tokens)
+        return _log_softmax(np.ctypeslib.as_array(self.ctx.get_logits(), shape=(rows, self.n_vocab)))
+
+    def score(self, prompt: str, continuations: list[str], keep: int | None) -> list[ContinuationScore]:
+        import llama_cpp
+
+        if not continuations:
+            return []
+
+        def tokenize(text: str) -> list[int]:
+            return self.llm.tokenize(text.encode("utf-8"), add_bos=True)
+
+        fulls = [tokenize(prompt + c) for c in continuations]
+        shared, starts = continuation_spans(tokenize(prompt), fulls)
+        if (longest := max(len(f) for f in fulls)) > self.n_ctx:
+            msg = f"a prompt and continuation take {longest} tokens, more than n_ctx={self.n_ctx}"
+            raise ConfigError(msg)
+        memory = self.ctx.memory
+        llama_cpp.llama_memory_clear(memory, True)
+        prefix = fulls[0][:shared]
+        for lo in range(0, shared, self.n_batch):
+            part = prefix[lo : lo + self.n_batch]
+            first = self._decode([(t, lo + j, 0, lo + j == shared - 1) for j, t in enumerate(part)])[0]
+        scores = [ContinuationScore(float("-inf"), len(f) - b) for f, b in zip(fulls, starts, strict=True)]
+        picked = {i: [float(first[fulls[i][shared]])] for i in kept_continuations([float(first[f[shared]]) for f in fulls], keep)}
+        # the last token of a continuation predicts nothing that is scored
+        waiting = [i for i in picked if len(fulls[i]) - shared > 1]
+        while waiting:
+            group, size = [], 0
+            while waiting and len(group) < self.n_seq and size + len(fulls[waiting[0]]) - shared - 1 <= self.n_batch:
+                size += len(fulls[waiting[0]]) - shared - 1
+                group.append(waiting.pop(0))
+            if not group:
+                msg = f"a continuation takes more than {self.n_batch} tokens"
+                raise ConfigError(msg)
+            rows = []
+            for seq, i in enumerate(group, start=1):
+                llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+                rows += [(t, shared + j, seq, True) for j, t in enumerate(fulls[i][shared:-1])]
+            logprobs = self._decode(rows)
+            at = 0
+            for seq, i in enumerate(group, start=1):
+                n = len(fulls[i]) - shared - 1
+                picked[i] += [float(logprobs[at + j, fulls[i][shared + 1 + j]]) for j in range(n)]
+                at += n
+                llama_cpp.llama_memory_seq_rm(memory, seq, -1, -1)
+        for i, values in picked.items():
+            kept = values[starts[i] - shared :]
+            scores[i] = ContinuationScore(float(sum(kept)), len(kept))
+        return scores
 
 
 def _llama_stop(llm: Any, prompt: str, stops: Sequence[str]) -> Any:

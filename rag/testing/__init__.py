@@ -9,10 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from rag.memory.text import tokenize
-from rag.models.generator import cut_at_stop
+from rag.models.generator import (
+    check_continuation_items,
+    check_keep,
+    cut_at_stop,
+    kept_continuations,
+)
+from rag.protocols import ContinuationScore
 from rag.types import Passage
 
-__all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedScorer", "prompt_context", "tiny_corpus"]
+__all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedModel", "ScriptedScorer", "prompt_context", "tiny_corpus"]
 
 
 class HashEmbedder:
@@ -110,12 +116,22 @@ class ScriptedGenerator:
         return [cut_at_stop(self._reply(p), stop) for p in prompts]
 
 
+#: Per-word log-probability of a continuation the fakes find likely after its prompt.
+LIKELY_LOGPROB = -0.5
+
+
 class ScriptedScorer:
     """A fake :class:`~rag.protocols.Scorer`: one token per whitespace word, scored by a rule.
 
     Args:
         rule: Log-probability of a word; by default -2.0 for plain words and -12.0 for
             anything holding a digit inside letters, a subword marker or a symbol.
+        likely: Which continuations are likely given a prompt: a mapping from a regular
+            expression (searched in the prompt, case-insensitively, first match wins) to
+            the likely continuation or continuations, or a function ``(prompt,
+            continuation) -> bool``. Every word of a likely continuation scores
+            :data:`LIKELY_LOGPROB`, better than any word ``rule`` scores by default;
+            comparison ignores case and surrounding white space.
 
     Example:
         >>> scorer = ScriptedScorer()
@@ -123,17 +139,93 @@ class ScriptedScorer:
         [-2.0, -12.0, -2.0]
         >>> scorer.calls, scorer.texts
         (1, ['the cat ##zq sat'])
+        >>> likely = ScriptedScorer(likely={r"capital of Veldoria": "Marrowgate"})
+        >>> [s.mean for s in likely.continuation_logprobs(
+        ...     [("The capital of Veldoria is", [" Marrowgate", " Osk river"])])[0]]
+        [-0.5, -2.0]
     """
 
-    def __init__(self, rule: Callable[[str], float] | None = None) -> None:
+    def __init__(
+        self,
+        rule: Callable[[str], float] | None = None,
+        *,
+        likely: Mapping[str, str | Sequence[str]] | Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.rule = rule or _default_word_logprob
+        if callable(likely):
+            self._likely = likely
+        else:
+            table = [(re.compile(p, re.I), [c] if isinstance(c, str) else list(c)) for p, c in (likely or {}).items()]
+            self._likely = lambda prompt, cont: _likely_by_table(table, prompt, cont)
         self.calls = 0
         self.texts: list[str] = []
+        self.items: list[tuple[str, list[str]]] = []
 
     def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
         self.calls += 1
         self.texts.extend(texts)
         return [np.array([self.rule(w) for w in text.split()[1:]], dtype=np.float32) for text in texts]
+
+    def continuation_logprobs(
+        self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
+    ) -> list[list[ContinuationScore]]:
+        """Each word of a continuation is a token: :data:`LIKELY_LOGPROB` when the
+        continuation is likely after the prompt, ``rule(word)`` otherwise. Same checks as
+        the real runtimes; ``keep`` prunes by the first word's score."""
+        checked = check_continuation_items(items)
+        check_keep(keep)
+        self.calls += 1
+        self.items.extend(checked)
+        out = []
+        for prompt, continuations in checked:
+            words = [self._word_logprobs(prompt, c) for c in continuations]
+            scores = [ContinuationScore(float("-inf"), len(w)) for w in words]
+            for i in kept_continuations([w[0] for w in words], keep):
+                scores[i] = ContinuationScore(float(sum(words[i])), len(words[i]))
+            out.append(scores)
+        return out
+
+    def _word_logprobs(self, prompt: str, continuation: str) -> list[float]:
+        if self._likely(prompt, continuation):
+            return [LIKELY_LOGPROB] * len(continuation.split())
+        return [self.rule(w) for w in continuation.split()]
+
+
+def _likely_by_table(table: list[tuple[re.Pattern[str], list[str]]], prompt: str, continuation: str) -> bool:
+    for pattern, likely in table:
+        if pattern.search(prompt):
+            return continuation.strip().lower() in {c.strip().lower() for c in likely}
+    return False
+
+
+class ScriptedModel(ScriptedGenerator):
+    """A :class:`ScriptedGenerator` that also scores (a fake :class:`~rag.protocols.Scorer`):
+    the continuation it finds likely after a prompt is the reply it would generate for it.
+
+    Example:
+        >>> model = ScriptedModel({r"capital of Veldoria": "Marrowgate."})
+        >>> [s.mean for s in model.continuation_logprobs(
+        ...     [("Q: capital of Veldoria? A:", [" Marrowgate", " Osk"])])[0]]
+        [-0.5, -2.0]
+    """
+
+    def __init__(
+        self, rules: Mapping[str, str] | Callable[[str], str] | None = None, *, default: str = ""
+    ) -> None:
+        super().__init__(rules, default=default)
+        self.scorer = ScriptedScorer(likely=self._would_say)
+
+    def _would_say(self, prompt: str, continuation: str) -> bool:
+        reply = cut_at_stop(self._reply(prompt), ("\n",)).strip(" .").lower()
+        return bool(reply) and continuation.strip().lower() == reply
+
+    def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return self.scorer.token_logprobs(texts)
+
+    def continuation_logprobs(
+        self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
+    ) -> list[list[ContinuationScore]]:
+        return self.scorer.continuation_logprobs(items, keep=keep)
 
 
 def _default_word_logprob(word: str) -> float:

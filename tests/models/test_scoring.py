@@ -34,3 +34,36 @@ def test_llama_cpp_runtime_agrees_with_transformers():
     for a, b in zip(ours, theirs, strict=True):
         assert len(a) == len(b)
         assert abs(float(a.mean()) - float(b.mean())) < 0.3
+
+
+RED_HERRING = "Context: The Eiffel Tower is in Rome. Question: In which city is the Eiffel Tower? Answer:"
+CLOSED = "Question: In which city is the Eiffel Tower? Answer:"
+CONTINUATIONS = [" Rome", " Paris", " the city of Rome", " London, England"]
+
+
+def check_continuations(scorer: Scorer) -> None:
+    with_ctx, without = scorer.continuation_logprobs([(RED_HERRING, CONTINUATIONS), (CLOSED, CONTINUATIONS)])
+    # the scores are token_logprobs of the whole text, summed over what the continuation adds
+    base = len(scorer.token_logprobs([RED_HERRING])[0])
+    for cont, score in zip(CONTINUATIONS, with_ctx, strict=True):
+        full = scorer.token_logprobs([RED_HERRING + cont])[0]
+        assert score.n_tokens == len(full) - base >= 1
+        assert abs(score.logprob - float(full[base:].sum())) < 0.1
+    rome, paris = 0, 1
+    # gemma-3-270m still prefers Paris after this bare prompt, but the context narrows the gap a lot
+    assert without[paris].logprob - without[rome].logprob > 2.0
+    assert (with_ctx[rome].logprob - with_ctx[paris].logprob) - (without[rome].logprob - without[paris].logprob) > 2.0
+    # scoring a batch of one or many, pruned or not, gives the same numbers for the kept
+    alone = scorer.continuation_logprobs([(RED_HERRING, [" Rome"])])[0][0]
+    assert abs(alone.logprob - with_ctx[rome].logprob) < 0.05
+    pruned = scorer.continuation_logprobs([(RED_HERRING, CONTINUATIONS)], keep=2)[0]
+    assert sum(np.isfinite(s.logprob) for s in pruned) == 2
+
+
+def test_transformers_runtime_scores_continuations():
+    check_continuations(TransformersGenerator("gemma-3-270m"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_llama_cpp_runtime_scores_continuations():
+    check_continuations(load_generator("gemma-3-270m", runtime="llama.cpp"))

@@ -96,3 +96,56 @@ def test_an_initial_or_a_title_ends_no_sentence():
 
     text = "In 1913 John B. Watson founded it. Dr. Sendak and Mrs. Hallek agreed. It spread."
     assert sentences(text) == ["In 1913 John B. Watson founded it.", "Dr. Sendak and Mrs. Hallek agreed.", "It spread."]
+
+
+def test_likelihood_reader_reads_the_span_the_model_finds_likeliest():
+    from rag.testing import ScriptedModel
+
+    model = ScriptedModel({r"(?s)Context:.*mayor of Marrowgate\?": "Ada Finch"}, default="never generated")
+    passages = [Passage("a", "Marrowgate was founded in 1312. The mayor of Marrowgate is Ada Finch.")]
+    reader = Reader(model, mode="likelihood")
+    reading = reader.read("Who is the mayor of Marrowgate?", passages)
+    assert reading == Reading("Ada Finch", ("a",), "likelihood")
+    assert model.prompts == []  # scored, not generated
+    [(prompt, continuations)] = model.scorer.items
+    assert prompt == Reader.context_prompt("Who is the mayor of Marrowgate?", passages)
+    assert " 1312\n" in continuations and " Ada Finch\n" in continuations
+
+
+def test_likelihood_reader_batches_one_scoring_call_and_generates_when_no_span_answers():
+    from rag.testing import ScriptedModel
+
+    model = ScriptedModel({r"(?s)Context: Ilsa": "Marrowgate"}, default="Osk")
+    readings = Reader(model, mode="likelihood").read_many([
+        ("Where was Ilsa Brennick born?", [Passage("b", "Ilsa Brennick was born in Marrowgate.")]),
+        ("Who founded it?", [Passage("c", "It was founded.")]),  # no span the question does not hold
+        ("Where is Marrowgate?", []),
+    ])
+    assert readings[0] == Reading("Marrowgate", ("b",), "likelihood")
+    assert model.scorer.calls == 1 and len(model.scorer.items) == 1
+    assert readings[1] == Reading("Osk", (), "generate")
+    assert readings[2].method == "closed_book"
+    assert model.calls == 1  # one generator call for both
+
+
+def test_likelihood_reader_without_a_scorer_reads_extractively():
+    reader = Reader(ScriptedGenerator(default="x"), mode="likelihood")
+    assert reader.mode == "extractive"
+    with pytest.raises(ConfigError, match="mode"):
+        Reader(ScriptedGenerator(), mode="guess")
+
+
+def test_answer_likelihoods_score_every_passage_and_none_in_one_call():
+    from rag.stages.read import answer_likelihoods
+    from rag.testing import ScriptedScorer
+
+    scorer = ScriptedScorer(likely={r"(?s)Context: The capital of Veldoria is Marrowgate": ["Marrowgate"],
+                                    r"(?s)Context: Veldoria's capital is Osk": ["Osk"]})
+    passages = [Passage("p1", "The capital of Veldoria is Marrowgate."), Passage("p2", "Veldoria's capital is Osk.")]
+    table = answer_likelihoods(scorer, "What is the capital of Veldoria?", passages, ["Marrowgate", "Osk"])
+    assert scorer.calls == 1
+    assert table.with_passage.shape == (2, 2) and table.without.shape == (2,) and table.n_tokens.shape == (3, 2)
+    lift = table.lift()
+    assert lift[0, 0] > 0 and lift[1, 1] > 0  # each passage raises the answer it states
+    assert lift[0, 1] == 0 and lift[1, 0] == 0
+    assert table.passage_ids == ("p1", "p2") and table.answers == ("Marrowgate", "Osk")

@@ -1,0 +1,40 @@
+from rag.stages.candidates import candidates, is_yes_no
+
+
+def test_names_numbers_and_dates_are_candidates_with_their_shorter_runs():
+    found = candidates("Who recorded the song?", ["It was recorded by Elvis Presley on October 13, 2015."])
+    assert {"Elvis Presley", "Elvis", "Presley", "October 13, 2015", "2015"} <= set(found)
+
+
+def test_a_joiner_inside_a_name_and_an_initial_keep_the_run_whole():
+    found = candidates("Who founded it?", ["The Bank of England was founded by John B. Watson."])
+    assert "Bank of England" in found and "John B. Watson" in found
+    assert "of England" not in found  # a joiner opens no span
+
+
+def test_lower_case_phrases_stop_at_stop_words_and_punctuation():
+    found = candidates("Where are the mitochondria?", ["They sit in the midpiece, near the tail."])
+    assert "midpiece" in found and "tail" in found
+    assert "midpiece near" not in found and "the midpiece" not in found
+
+
+def test_a_number_with_its_counted_noun():
+    assert "23 episodes" in candidates("How many?", ["The season contained 23 episodes."])
+
+
+def test_spans_of_question_words_only_and_reference_markers_are_left_out():
+    found = candidates("Where is the Eiffel Tower?", ["The Eiffel Tower is in Paris.[12]"])
+    assert "Eiffel Tower" not in found and "12" not in found
+    assert "Paris" in found
+
+
+def test_yes_no_questions_get_yes_and_no_first():
+    assert is_yes_no("Is Marrowgate the capital?") and not is_yes_no("Which city is the capital?")
+    assert candidates("Is Marrowgate the capital?", ["Marrowgate is the capital."])[:2] == ["yes", "no"]
+    assert "yes" not in candidates("Which city is the capital?", ["Marrowgate is the capital."])
+
+
+def test_each_candidate_once_in_order_of_appearance():
+    found = candidates("Who?", ["Ada Finch met Osk.", "ada finch left."])
+    assert found.index("Ada Finch") < found.index("Osk")
+    assert [c.lower() for c in found].count("ada finch") == 1
