@@ -74,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     _add_backend_args(p, recorded=False)
 
+    p = sub.add_parser("check", help="is a claim supported, refuted, or without evidence in memory and corpus?")
+    p.add_argument("claim")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
+    p.add_argument("--namespace", default="shared", help="the asker's namespace")
+    p.add_argument("--user-fact", action="append", default=[], metavar="FACT",
+                   help="a fact stated with the claim; outranks memory and corpus (repeatable)")
+    p.add_argument("-k", type=int, default=5, help="passages retrieved")
+    p.add_argument("--json", action="store_true", help="print the verdict as a JSON object")
+    _add_model_args(p)
+    _add_backend_args(p, recorded=False)
+
     _add_edit_parser(sub)
 
     ev = sub.add_parser("eval", help="evaluations that write a run folder")
@@ -360,11 +371,13 @@ def cmd_index(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, out: Any) -> int:
+    from rag.memory.store import Store
     from rag.pipeline import Pipeline, PipelineConfig
     from rag.types import Query
 
     config = PipelineConfig(k=args.k, abstain=args.abstain)
-    generator = _generator(args)  # an unknown model fails here; its weights load on first use
+    Store.embedder_of(args.store)  # no store: fails before either model
+    generator = _generator(args)  # an unknown model fails here, before the embedder; weights load on first use
     with _open_store(args.store, args) as store:
         pipeline = Pipeline(store, generator, config)
         answer = pipeline.ask(Query(args.question, user_facts=tuple(args.user_fact), namespace=args.namespace))
@@ -379,6 +392,29 @@ def cmd_ask(args: argparse.Namespace, out: Any) -> int:
             out.write(f"  [{passage.id}] {passage.full_text[:160]}\n")
         for c in answer.conflicts:
             out.write(f"  overrides {c['source']}: {c['answer']}\n")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, out: Any) -> int:
+    from rag.memory.store import Store
+    from rag.pipeline import Pipeline, PipelineConfig
+    from rag.types import Query
+
+    Store.embedder_of(args.store)  # no store: fails before either model
+    generator = _generator(args)
+    with _open_store(args.store, args) as store:
+        verdict = Pipeline(store, generator, PipelineConfig(k=args.k)).check(
+            Query(args.claim, user_facts=tuple(args.user_fact), namespace=args.namespace))
+        if args.json:
+            out.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
+            return 0
+        out.write(f"{verdict.verdict}\n  source: {verdict.source}\n  reason: {verdict.reason}\n")
+        cited = {p.id: p for p in store.get([c for c in verdict.citations if not c.startswith("user:")])}
+        for cid, sentence in zip(verdict.citations, verdict.evidence):
+            shown = cited[cid].id if cid in cited else cid
+            out.write(f"  [{shown}] {sentence[:160]}\n")
+        for c in verdict.conflicts:
+            out.write(f"  overrides {c['source']} ({c['verdict']}): {c['sentence'][:120]}\n")
     return 0
 
 
@@ -488,7 +524,9 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
                                configs=_split(args.configs), seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
     if args.json:
         return _print_run_metrics(args.out, out)
-    cols = ["edit_success", "generalization", "locality", "edit_leak", "questions_per_s", "latency_ms_p50"]
+    cols = [c for c in ("edit_success", "generalization", "locality", "stability", "edit_leak", "consistency",
+                        "not_enough_evidence", "questions_per_s", "latency_ms_p50")
+            if any(c in m for m in results.values())]
     out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
     for name, m in results.items():
         out.write(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |\n")
@@ -513,7 +551,7 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "edit": cmd_edit, "eval": cmd_eval, "demo": cmd_demo,
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "check": cmd_check, "edit": cmd_edit, "eval": cmd_eval, "demo": cmd_demo,
             "attack": cmd_attack}
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rag import cli
-from rag.testing import ScriptedGenerator, tiny_corpus
+from rag.testing import HashEmbedder, ScriptedGenerator, tiny_corpus
 
 
 @pytest.fixture()
@@ -151,3 +151,67 @@ def test_eval_editing_writes_a_run_folder(tmp_path, capsys, fake_generator):
     assert code == 0 and [r["config"] for r in json.loads(out)["runs"]] == ["full"]
     code, _, err = run(capsys, "eval", "editing", "--data", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))
     assert code == 2 and "missing.json" in err
+
+
+def test_corpus_that_is_not_utf8_is_one_line_error_naming_file_and_offset(tmp_path, capsys):
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"hello \xff\xfe world\n")
+    code, out, err = run(capsys, "index", "--corpus", str(binary), "--store", str(tmp_path / "s"),
+                         "--embedder", "hash-64", "--strict")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("rag: error:") and str(binary) in err and "byte offset 6" in err
+    code, out, err = run(capsys, "index", "--corpus", str(binary), "--store", str(tmp_path / "s"),
+                         "--embedder", "hash-64")  # lenient: the file is skipped, and nothing is left
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("rag: error:") and "byte offset 6" in err.splitlines()[-1]
+
+
+def test_every_input_check_comes_before_a_model_loads(tmp_path, corpus, capsys):
+    store = str(tmp_path / "store")
+    assert run(capsys, "index", "--corpus", str(corpus), "--store", store, "--embedder", "hash-64")[0] == 0
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "metrics.json").write_text("{}")
+    missing, used = str(tmp_path / "missing"), str(tmp_path / "used")
+    eren = tmp_path / "eren.json"
+    eren.write_text("[]")
+    bad_command_lines = [
+        ["index", "--corpus", missing, "--store", str(tmp_path / "new")],
+        ["index", "--corpus", str(tmp_path / "empty"), "--store", str(tmp_path / "new")],
+        ["index", "--corpus", str(corpus), "--store", str(tmp_path / "new"), "--workers", "0"],
+        ["ask", "Q?", "--store", missing],
+        ["ask", "Q?", "--store", store, "-k", "0"],
+        ["edit", "rollback", "--store", store],
+        ["edit", "add", "x", "--store", missing],
+        ["eval", "editing", "--data", missing, "--out", str(tmp_path / "r")],
+        ["eval", "editing", "--data", str(eren), "--out", str(tmp_path / "r"), "--configs", "nope"],
+        ["eval", "editing", "--data", str(eren), "--out", used],
+        ["eval", "preference", "--corpus", missing, "--out", str(tmp_path / "r")],
+        ["eval", "qa", "--corpus", missing, "--out", str(tmp_path / "r")],
+        ["eval", "qa", "--corpus", str(corpus.parent), "--out", used],
+        ["eval", "poisoning", "--targets", missing, "--gold", missing, "--out", str(tmp_path / "r")],
+        ["attack", "--store", store, "--targets", missing],
+        ["demo", "--corpus", missing, "--store", str(tmp_path / "demo")],
+    ]
+    for argv in bad_command_lines:
+        with pytest.MonkeyPatch.context() as mp:
+            import rag.models
+
+            called = []
+            mp.setattr(rag.models, "load_embedder", lambda *a, c=called, **k: c.append("embedder") or HashEmbedder(64))
+            mp.setattr(rag.models, "load_generator", lambda *a, c=called, **k: c.append("generator") or ScriptedGenerator())
+            code, out, err = run(capsys, *argv)
+        assert (code, called) == (2, []), (argv, err)
+        assert err.startswith("rag: error:") and err.count("\n") == 1, (argv, err)
+    assert not (tmp_path / "new").exists()  # no empty store left behind by a failed index
+
+
+def test_ask_names_an_unknown_generator_before_the_embedder_loads(tmp_path, corpus, capsys, monkeypatch):
+    import rag.models
+
+    store = str(tmp_path / "store")
+    run(capsys, "index", "--corpus", str(corpus), "--store", store, "--embedder", "hash-64")
+    called = []
+    monkeypatch.setattr(rag.models, "load_embedder", lambda *a, **k: called.append("embedder") or HashEmbedder(64))
+    code, _, err = run(capsys, "ask", "Q?", "--store", store, "--generator", "no-such-model")
+    assert code == 2 and "no-such-model" in err and called == []

@@ -65,6 +65,7 @@ from tqdm.auto import tqdm
 from rag.errors import ConfigError, InputFormatError
 from rag.evaluation.editing import CONFIGS as EDITING_CONFIGS
 from rag.evaluation.runs import RunWriter, markdown_table, set_seed
+from rag.integrations.qdrant import open_store
 from rag.memory.fusion import reciprocal_rank_fusion
 from rag.memory.ingest import Chunker
 from rag.memory.store import DB_NAME, Store
@@ -404,7 +405,7 @@ def open_corpus_store(
         old = _read_key(key_path)
         if old == key:
             logger.info("reusing store %s (same corpus and embedder)", path)
-            return Store(path, embedder, create=False), True
+            return open_store(path, lambda: embedder), True  # on the backend it records (Qdrant)
         built_with = Store.embedder_of(path)
         if old is not None or built_with != embedder.name:
             if not owned:
@@ -414,7 +415,7 @@ def open_corpus_store(
             logger.info("store %s was built from another corpus or embedder; rebuilding", path)
             shutil.rmtree(path)
     key_path.unlink(missing_ok=True)
-    store = Store(path, embedder)
+    store = open_store(path, lambda: embedder, create=True)
     try:
         report = store.ingest(folder, chunker=chunker, show_progress=show_progress)
         if report.malformed:

@@ -40,7 +40,7 @@ import os
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,13 @@ import numpy as np
 
 from rag.errors import ConfigError, MissingDependencyError, StoreError
 from rag.memory.index import IndexBatch, IndexMeta
+from rag.memory.store import Store
 from rag.memory.text import tokenize
+from rag.protocols import Embedder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BACKEND_FILE", "QdrantIndex", "index_for_store", "record_backend", "term_id"]
+__all__ = ["BACKEND_FILE", "QdrantIndex", "index_for_store", "open_store", "record_backend", "term_id"]
 
 INSTALL = "pip install 'rag-conflicts[qdrant]'  (or: pip install 'qdrant-client>=1.12')"
 FORMAT = 1
@@ -409,3 +411,33 @@ def index_for_store(store_path: str | Path, *, url: str | None = None,
         msg = f"{target} names backend {backend!r}; this library knows 'qdrant'"
         raise StoreError(msg)
     return QdrantIndex(record.get("url"), path=record.get("path"), collection=record.get("collection"))
+
+
+def open_store(store_path: str | Path, embedder_factory: Callable[[], Embedder], *, create: bool = False,
+               url: str | None = None, path: str | Path | None = None) -> Store:
+    """Open a store with the retrieval index it records: what ``rag ask``, ``rag edit``,
+    ``rag index`` and ``rag eval qa --store`` all do.
+
+    Args:
+        store_path: The store folder.
+        embedder_factory: Makes the store's embedder (``lambda: embedder`` for one in hand);
+            called only after the folder and its backend record were checked, so a wrong
+            path fails before a model loads.
+        create: Make the store when the folder holds none.
+        url: A Qdrant server overriding the record (see :func:`index_for_store`).
+        path: A Qdrant local-mode folder overriding the record.
+
+    Raises:
+        StoreNotFoundError: no store at ``store_path`` and ``create`` is false.
+        StoreError: the backend record is unreadable.
+
+    Example:
+        >>> import tempfile
+        >>> from rag.testing import HashEmbedder
+        >>> open_store(tempfile.mkdtemp(), HashEmbedder, create=True).index.__class__.__name__
+        'LocalIndex'
+    """
+    if not create:
+        Store.embedder_of(store_path)  # raises StoreNotFoundError naming the folder
+    index = index_for_store(store_path, url=url, path=path)
+    return Store(store_path, embedder_factory(), create=create, index=index)

@@ -2,11 +2,14 @@
 
 Long documents are cut into overlapping word windows. A malformed record is reported with
 its file and line; with ``strict=True`` it fails the whole read, otherwise it is skipped
-and counted in the :class:`IngestReport`.
+and counted in the :class:`IngestReport`. Files are read as UTF-8 (a leading byte-order mark
+is dropped). Bytes that are not UTF-8 make their record malformed: a JSONL line, or a whole
+text file (one text file is one document), reported with the byte offset in the file.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 from collections.abc import Iterator
@@ -86,23 +89,50 @@ def _parse_jsonl_line(line: str, where: str) -> tuple[str, str, str, dict[str, A
     return str(doc_id), title if isinstance(title, str) else str(title), text, metadata
 
 
+def _decode(raw: bytes, where: str, offset: int) -> str:
+    """``raw`` as UTF-8 text; ``offset`` is where ``raw`` starts in its file."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = (f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {offset + exc.start}); "
+               "save the file as UTF-8")
+        raise InputFormatError(msg) from None
+
+
+def _skip(exc: InputFormatError, report: IngestReport, strict: bool) -> None:
+    """A malformed record: fail the read when strict, else count it and go on."""
+    if strict:
+        raise exc
+    report.malformed += 1
+    report.problems.append(str(exc))
+    logger.warning("skipped %s", exc)
+
+
 def _read_jsonl(path: Path, report: IngestReport, strict: bool) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
+    # Bytes, decoded line by line: one line that is not UTF-8 is one malformed record.
+    offset = 0
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            start, offset = offset, offset + len(raw)
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw, start = raw[len(codecs.BOM_UTF8):], start + len(codecs.BOM_UTF8)
+            if not raw.strip():
                 continue
+            where = f"{path}:{lineno}"
             try:
-                yield _parse_jsonl_line(line, f"{path}:{lineno}")
+                yield _parse_jsonl_line(_decode(raw, where, start), where)
             except InputFormatError as exc:
-                if strict:
-                    raise
-                report.malformed += 1
-                report.problems.append(str(exc))
-                logger.warning("skipped %s", exc)
+                _skip(exc, report, strict)
 
 
-def _read_text(path: Path) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8")
+def _read_text(path: Path, report: IngestReport, strict: bool) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    raw = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = _decode(raw[bom:], str(path), bom)
+    except InputFormatError as exc:
+        _skip(exc, report, strict)
+        return
     if text.strip():
         yield path.stem, path.stem.replace("_", " "), text, {"file": path.name}
 
@@ -135,7 +165,8 @@ def read_corpus(
     Args:
         path: A BEIR folder (``corpus.jsonl``), a ``.jsonl`` file, a text file, or a folder
             of ``.jsonl``/``.txt``/``.md`` files.
-        strict: Raise on the first malformed record instead of skipping it.
+        strict: Raise on the first malformed record (bad JSON, missing fields, bytes
+            that are not UTF-8) instead of skipping it.
         chunker: How to cut long documents; defaults to 200-word windows, 40 overlapping.
         report: Filled in with counts as passages are read.
 
@@ -153,8 +184,8 @@ def read_corpus(
     chunker = chunker or Chunker()
     report = report if report is not None else IngestReport()
     for file in corpus_files(Path(path)):
-        records = _read_jsonl(file, report, strict) if file.suffix == ".jsonl" else _read_text(file)
-        for doc_id, title, text, metadata in records:
+        read = _read_jsonl if file.suffix == ".jsonl" else _read_text
+        for doc_id, title, text, metadata in read(file, report, strict):
             report.read += 1
             pieces = chunker.split(text)
             if len(pieces) > 1:

@@ -67,3 +67,34 @@ def test_chunker_validates():
     with pytest.raises(ConfigError):
         Chunker(size=5, overlap=5)
     assert Chunker(size=5, overlap=1).split("a b c") == ["a b c"]
+
+
+def test_bytes_that_are_not_utf8_name_file_line_and_offset(tmp_path):
+    f = tmp_path / "c.jsonl"
+    good, bad = b'{"_id": "a", "text": "ok"}\n', b'{"_id": "b", "text": "caf\xe9"}\n'
+    f.write_bytes(good + bad + b'{"_id": "c", "text": "fine"}\n')
+    offset = len(good) + bad.index(b"\xe9")
+    with pytest.raises(InputFormatError, match=rf"c\.jsonl:2: not UTF-8 .*0xe9 at byte offset {offset}\b"):
+        list(read_corpus(f, strict=True))
+    report = IngestReport()
+    assert [p.id for p in read_corpus(f, report=report)] == ["a", "c"]  # lenient: that line is skipped
+    assert report.malformed == 1 and f"{f}:2: not UTF-8" in report.problems[0]
+
+
+def test_a_text_file_that_is_not_utf8_is_one_malformed_record(tmp_path):
+    (tmp_path / "good.txt").write_text("Paris is in France.")
+    (tmp_path / "bin.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(InputFormatError, match=r"bin\.txt: not UTF-8 .*byte offset 0\b"):
+        list(read_corpus(tmp_path, strict=True))
+    report = IngestReport()
+    assert [p.id for p in read_corpus(tmp_path, report=report)] == ["good"]
+    assert report.malformed == 1 and "bin.txt" in report.problems[0]
+    with pytest.raises(EmptyCorpusError, match=r"bin\.txt: not UTF-8 .*byte offset 0"):
+        list(read_corpus(tmp_path / "bin.txt"))
+
+
+def test_a_utf8_byte_order_mark_is_dropped(tmp_path):
+    f = tmp_path / "c.jsonl"
+    f.write_bytes(b'\xef\xbb\xbf{"_id": "a", "text": "ok"}\n')
+    (tmp_path / "d.txt").write_bytes(b"\xef\xbb\xbfHello there.")
+    assert [(p.id, p.text) for p in read_corpus(tmp_path)] == [("a", "ok"), ("d", "Hello there.")]
