@@ -235,6 +235,22 @@ class Pipeline:
         """Answer many questions; generator calls are batched across them."""
         return self._answer(questions, decompose=self.config.decompose)
 
+    def check(self, claim: str | Query) -> ClaimVerdict:
+        """Whether a claim holds given the evidence, by the configured preference order:
+        ``supported``, ``refuted`` or ``not enough evidence``, with citations (see
+        :mod:`rag.stages.claims`). A :class:`~rag.types.Query` carries user facts and a
+        namespace."""
+        return self.check_many([claim])[0]
+
+    def check_many(self, claims: Iterable[str | Query]) -> list[ClaimVerdict]:
+        """:meth:`check` for many claims; searches and embeddings batched."""
+        from rag.stages.claims import ClaimChecker, check_claims  # only claim checking needs it
+
+        checker = ClaimChecker(self.store.embedder, self.reader if self.config.parametric != "never" else None,
+                               order=self.config.order)
+        return check_claims(checker, self.store, [c if isinstance(c, Query) else Query(c) for c in claims],
+                            self.config.k)
+
     def _answer(self, questions: Iterable[str | Query], *, decompose: bool) -> list[Answer]:
         work = [_Work(q if isinstance(q, Query) else Query(q)) for q in questions]
         for w in work:
