@@ -296,3 +296,23 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(module)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_cli_eval_qa_searches_a_store_where_it_records_its_index(tmp_path, capsys, monkeypatch):
+    from tests.evaluation.test_qa import generator, write_folder
+
+    monkeypatch.setattr(cli, "_generator", lambda args: generator())
+    searched = []
+    real_search = QdrantIndex.search
+    monkeypatch.setattr(QdrantIndex, "search", lambda self, *a, **k: searched.append(1) or real_search(self, *a, **k))
+    folder, store, qdrant = write_folder(tmp_path / "beir"), tmp_path / "store", tmp_path / "qdrant"
+    code, _, err = _cli(capsys, "index", "--corpus", str(folder), "--store", str(store), "--embedder", "hash-64",
+                        "--qdrant-path", str(qdrant))
+    assert code == 0, err
+    searched.clear()
+    code, out, err = _cli(capsys, "eval", "qa", "--corpus", str(folder), "--store", str(store), "--embedder",
+                          "hash-64", "--out", str(tmp_path / "run"), "--configs", "plain_rag", "--json")
+    assert code == 0, err
+    assert json.loads(out)["runs"][0]["config"] == "plain_rag"
+    assert searched  # the questions were searched in Qdrant ...
+    assert not (store / "index" / "manifest.json").exists()  # ... and no LocalIndex was built beside it
