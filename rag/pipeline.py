@@ -40,7 +40,7 @@ from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
 from rag.stages.arbitrate import Candidate, PreferenceArbiter, same_answer
-from rag.stages.detect import SIGNALS, DetectionDecision, DetectionRequest, PoisonDetector
+from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.memory.fusion import reciprocal_rank_fusion
 from rag.stages.read import Reader
@@ -95,6 +95,10 @@ class PipelineConfig:
             abstain) or ``vote`` (the vote's winner, tie or not).
         contest_margin: The vote decides when its winner has more than this many times
             the votes of every contradicting answer.
+        detect_support: How the vote tells which answer a corpus passage speaks for:
+            ``rules`` (its sentences state it, ranked by a relation lexicon) or
+            ``likelihood`` (the answer the passage raises most under the generator; needs a
+            generator that scores continuations). See :mod:`rag.stages.detect.support`.
         corroborate: When the only corpus evidence is one crowd of near-copies (three or
             more passages that are one vote), retrieve ``widen`` times deeper once and
             inspect again: a fully poisoned top k hides the clean passages just below it.
@@ -124,6 +128,7 @@ class PipelineConfig:
     on_poisoned: str = "fallback"
     on_contested: str = "abstain"
     contest_margin: float = 2.0
+    detect_support: str = "rules"
     corroborate: bool = True
     widen: int = 3
 
@@ -148,6 +153,9 @@ class PipelineConfig:
             raise ConfigError(msg)
         if isinstance(self.detect_signals, str) or any(s not in SIGNALS for s in self.detect_signals):
             msg = f"detect_signals must be a tuple of names from {SIGNALS}, got {self.detect_signals!r}"
+            raise ConfigError(msg)
+        if self.detect_support not in SUPPORTS:
+            msg = f"detect_support must be one of {SUPPORTS}, got {self.detect_support!r}"
             raise ConfigError(msg)
         if not 0.0 <= self.detect_threshold <= 1.0:
             msg = f"detect_threshold must lie in [0, 1], got {self.detect_threshold!r}"
@@ -223,7 +231,8 @@ class Pipeline:
             scorer = generator if self.config.detect_perplexity and isinstance(generator, Scorer) else None
             self.detector = PoisonDetector(store.embedder, generator=generator, signals=self.config.detect_signals,
                                            threshold=self.config.detect_threshold, scorer=scorer,
-                                           contest_margin=self.config.contest_margin)
+                                           contest_margin=self.config.contest_margin,
+                                           support=self.config.detect_support)
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
         self._cache_size = cache_size
 

@@ -57,7 +57,8 @@ verdicts, decisions), one module per text signal (:mod:`~rag.stages.detect.echo`
 :mod:`~rag.stages.detect.anomaly`, :mod:`~rag.stages.detect.instruction`), the answer-based
 signals (:mod:`~rag.stages.detect.agreement`), answer equivalence
 (:mod:`~rag.stages.detect.answers`), what a passage states
-(:mod:`~rag.stages.detect.statements`), the vote and the contest
+(:mod:`~rag.stages.detect.statements`), who speaks for which answer, by those rules or by
+the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the contest
 (:mod:`~rag.stages.detect.vote`), and :class:`PoisonDetector`, which composes them
 (:mod:`~rag.stages.detect.detector`).
 """
@@ -65,7 +66,7 @@ signals (:mod:`~rag.stages.detect.agreement`), answer equivalence
 from rag.stages.detect.agreement import PARAMETRIC_CONFLICT
 from rag.stages.detect.anomaly import NLL_RANGE, WINDOW_NLL_RANGE, anomaly_signal, perplexity_signal
 from rag.stages.detect.answers import answers_agree
-from rag.stages.detect.detector import PoisonDetector
+from rag.stages.detect.detector import SUPPORTS, PoisonDetector
 from rag.stages.detect.echo import echo_signal
 from rag.stages.detect.instruction import instruction_signal
 from rag.stages.detect.records import (
@@ -83,6 +84,7 @@ __all__ = [
     "NLL_RANGE",
     "PARAMETRIC_CONFLICT",
     "SIGNALS",
+    "SUPPORTS",
     "TOPIC_COSINE",
     "WINDOW_NLL_RANGE",
     "DetectionDecision",

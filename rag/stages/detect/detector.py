@@ -37,8 +37,9 @@ from rag.stages.detect.records import (
     answers_tuple,
 )
 from rag.stages.detect.statements import STATED_FOR_RELATION, could_answer, names_relation, standing
+from rag.stages.detect.support import MIN_LIFT, LikelihoodStanding, RuleStanding
 from rag.stages.detect.vote import MIN_TRUST, Vote, contest, representative, robust_vote
-from rag.stages.read import Reader, clean_answer, extract
+from rag.stages.read import Reader, answer_likelihoods, clean_answer, extract
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 # Signals that need each passage's isolated answer (the others read the text alone).
 ANSWER_SIGNALS = frozenset({"cluster", "isolation", "trusted_conflict"})
 _PPL_CACHE_SIZE = 4096
+#: How the contest tells which answer a passage speaks for (see ``PoisonDetector``'s ``support``).
+SUPPORTS = ("rules", "likelihood")
 
 
 class PoisonDetector:
@@ -83,6 +86,14 @@ class PoisonDetector:
             at 0.59-1.0 of the best, other targets' gold passages mostly below 0.47. Off the
             topic, ``isolation`` and ``trusted_conflict`` read 0 too.
         max_new_tokens: Length limit of a generated isolated answer.
+        support: How the contest tells which answer a passage speaks for: ``"rules"`` (its
+            sentences state the answer about the question's subject, the relation lexicon
+            ranking statements; :class:`~rag.stages.detect.support.RuleStanding`) or
+            ``"likelihood"`` (the answer the passage raises most under the generator;
+            :class:`~rag.stages.detect.support.LikelihoodStanding`; needs a generator with
+            ``continuation_logprobs``).
+        min_lift: With ``support="likelihood"``, the per-token lift from which a passage
+            speaks for an answer.
         scorer: Scores passages under a language model for the perplexity term of
             ``anomaly`` (usually the generator itself); ``None`` leaves the term out.
         nll_range: Bounds of the mean negative log-likelihood per token (see
@@ -121,6 +132,8 @@ class PoisonDetector:
         contest_margin: float = 2.0,
         topic_ratio: float = 0.5,
         max_new_tokens: int = 8,
+        support: str = "rules",
+        min_lift: float = MIN_LIFT,
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
         window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
@@ -179,6 +192,18 @@ class PoisonDetector:
             msg = f"scorer must have a token_logprobs(texts) method, got {type(scorer).__name__}"
             raise ConfigError(msg)
         self.scorer = scorer
+        if support not in SUPPORTS:
+            msg = f"support must be one of {list(SUPPORTS)}, got {support!r}"
+            raise ConfigError(msg)
+        if support == "likelihood" and not callable(getattr(generator, "continuation_logprobs", None)):
+            msg = ("support='likelihood' needs a generator that scores continuations (continuation_logprobs); "
+                   f"got {type(generator).__name__}: use support='rules'")
+            raise ConfigError(msg)
+        if not isinstance(min_lift, int | float) or not math.isfinite(min_lift):
+            msg = f"min_lift must be a finite number, got {min_lift!r}"
+            raise ConfigError(msg)
+        self.support = support
+        self.min_lift = float(min_lift)
         self.nll_range = (float(nll_range[0]), float(nll_range[1]))
         self.window_nll_range = (float(window_nll_range[0]), float(window_nll_range[1]))
         self._ppl_cache: dict[str, Signal] = {}
@@ -289,8 +314,26 @@ class PoisonDetector:
                      for r, row, on in zip(requests, answers, on_topic, strict=True)]
             self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
-        return [self._inspect(r, a, perplexity, v[1], on)
-                for r, a, v, on in zip(requests, answers, vectors, on_topic, strict=True)]
+        lifts = [self._lift(r, a, on) for r, a, on in zip(requests, answers, on_topic, strict=True)]
+        return [self._inspect(r, a, perplexity, v[1], on, lift)
+                for r, a, v, on, lift in zip(requests, answers, vectors, on_topic, lifts, strict=True)]
+
+    def _lift(self, request: DetectionRequest, answers: Sequence[str], on_topic: Sequence[bool]) -> np.ndarray | None:
+        """With ``support="likelihood"``: per passage and answer group, how much the passage
+        raises the group's answer under the generator (one scoring call per question; passages
+        off the topic are not scored and read ``-inf``)."""
+        if self.support != "likelihood":
+            return None
+        groups, group_texts = group_answers(answers)
+        columns = list(group_texts)
+        lift = np.full((len(request.passages), len(columns)), -np.inf)
+        scored = [i for i, on in enumerate(on_topic) if on]
+        if columns and scored:
+            found = answer_likelihoods(self.generator, request.question, [request.passages[i] for i in scored],
+                                       [group_texts[g] for g in columns]).lift()
+            lift[scored] = found
+        return lift
+
 
     @staticmethod
     def _worth_reading(question: str, passages: Sequence[Passage], extracted: Sequence[str],
@@ -344,7 +387,7 @@ class PoisonDetector:
         return {t: self._ppl_cache[t] for t in texts}
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
-                 passage_vectors: np.ndarray, on_topic: Sequence[bool]) -> DetectionDecision:
+                 passage_vectors: np.ndarray, on_topic: Sequence[bool], lift: np.ndarray | None) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
@@ -396,9 +439,10 @@ class PoisonDetector:
         kept_vote = robust_vote([i for i in kept_idx if on_topic[i]], groups, crowds, trust, answers, group_texts,
                                 trusted, parametric)
         aggregate = representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
+        stance = (RuleStanding(question, answers, texts, groups, group_texts) if lift is None
+                  else LikelihoodStanding(lift, {g: c for c, g in enumerate(group_texts)}, groups, self.min_lift))
         side, support, rivals, contested, worth = contest(
-            question, [i for i in kept_idx if on_topic[i]], answers, texts, groups, group_texts, kept_vote, trust,
-            passage_vectors, self.contest_margin)
+            [i for i in kept_idx if on_topic[i]], groups, kept_vote, trust, passage_vectors, self.contest_margin, stance)
         if side is not None and side != kept_vote.winner:  # the passages' texts back another answer
             aggregate = representative(side, kept_idx, groups, answers, group_texts)
         decision = DetectionDecision(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.stages.detect.answers import answers_agree
-from rag.stages.detect.statements import NOT_STATED, STATED, affirms, standing
+from rag.stages.detect.statements import NOT_STATED, STATED
+from rag.stages.detect.support import Standing
 
 #: Cosine that any two passages on one topic share under all-MiniLM-L6-v2 (poison and gold
 #: passage of one NQ target: median 0.58); only similarity above it makes two witnesses one.
@@ -119,22 +120,19 @@ def witnesses(members: Sequence[int], trust: Sequence[float], vectors: np.ndarra
 
 
 def contest(
-    question: str,
     kept: Sequence[int],
-    answers: Sequence[str],
-    texts: Sequence[str],
     groups: Sequence[int | None],
-    group_texts: Mapping[int, str],
     vote: Vote,
     trust: Sequence[float],
     vectors: np.ndarray,
     margin: float,
+    stance: Standing,
 ) -> tuple[int | None, list[int], list[int], bool, float]:
     """The answer the kept passages back most, its backers, the passages that
     contradict it, and whether that is contested: the winner's side needs more than
     ``margin`` times the votes of every contradicting answer.
 
-    A passage backs an answer when its text states it, whatever it read alone
+    A passage backs an answer when ``stance`` says it speaks for it, whatever it read alone
     (extraction is noisy: "Marrowgate, the capital, lies on the Osk" may read "Osk"; and
     a generated answer the passage does not state is a guess, not the passage's claim);
     sides are counted in independent witnesses (:func:`witnesses`), and ties go to the
@@ -142,18 +140,14 @@ def contest(
     A rival whose answer a backer also states is noisy reading, not a contradiction,
     and so is one that says its answer only of another relation (the same town's river,
     not its mayor). Backers and rivals alike are the passages at the best
-    :func:`standing` any passage reaches: a statement that names the question's relation
+    level any passage reaches (with :class:`~rag.stages.detect.support.RuleStanding`: a statement that names the question's relation
     outranks one whose relation the lexicon cannot tell, and an unknown relation is
-    enough to contest when nothing names it (one poison against one clean passage)."""
+    enough to contest when nothing names it, one poison against one clean passage)."""
     answered = [g for g in dict.fromkeys(groups[i] for i in kept) if g is not None]
     if vote.winner is None or not answered:
         return vote.winner, [], [], False, 0.0
 
-    def stand(g: int, i: int) -> int:
-        own = standing(question, answers[i], texts[i]) if groups[i] == g else NOT_STATED
-        return max(own, standing(question, group_texts[g], texts[i]))
-
-    stands = {(g, i): stand(g, i) for g in answered for i in kept}
+    stands = {(g, i): stance.level(g, i) for g in answered for i in kept}
     # evidence that names the question's relation outranks evidence that merely states
     # an answer: when any passage states one for the relation, only such passages take
     # sides ("France uses the euro" contests nothing against "Paris is the capital")
@@ -167,7 +161,7 @@ def contest(
     # is one crowd whether or not each copy names the relation
     support = [i for i in kept if stands[winner, i] >= STATED]
     rivals = [i for i in kept if i not in support and groups[i] is not None
-              and not any(affirms(question, answers[i], texts[j]) for j in support)
+              and not any(stance.affirms(i, j) for j in support)
               and stands[groups[i], i] >= level]
     votes, worth = witnesses(support, trust, vectors)
     if not rivals:
