@@ -303,8 +303,11 @@ def _add_edit_parser(sub: Any) -> None:
 def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("transformers", "sentence_transformers", "httpx", "urllib3", "faiss"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # The runtimes' own records: their warnings without -q, only their errors with it. Their
+    # progress bars follow the level too (rag.models.offline.route_runtime_logs), and
+    # llama.cpp's lines come at debug level (-v) through rag.models.llama_cpp.
+    for noisy in ("transformers", "sentence_transformers", "huggingface_hub", "httpx", "urllib3", "faiss", "ray"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if args.quiet else max(level, logging.WARNING))
 
 
 def _open_store(path: Path, args: argparse.Namespace | None = None) -> Any:
@@ -526,7 +529,7 @@ def cmd_eval(args: argparse.Namespace, out: Any) -> int:
         return _print_run_metrics(args.out, out)
     cols = [c for c in ("edit_success", "generalization", "locality", "stability", "edit_leak", "consistency",
                         "not_enough_evidence", "questions_per_s", "latency_ms_p50")
-            if any(c in m for m in results.values())]
+            if any(c in m and m[c] == m[c] for m in results.values())]  # nan: the file cannot measure it
     out.write("| config | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n")
     for name, m in results.items():
         out.write(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |\n")

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError, ModelLoadError
-from rag.models.offline import DEFAULT_EMBEDDER, EMBEDDERS, embedder_path, set_offline
+from rag.models.offline import (
+    DEFAULT_EMBEDDER,
+    EMBEDDERS,
+    embedder_path,
+    route_runtime_logs,
+    set_offline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +50,10 @@ class SentenceTransformerEmbedder:
     Args:
         model: A packaged model name (``all-minilm-l6-v2``) or a local model folder.
         batch_size: Texts per forward pass.
-        show_progress: Progress bar on long batches; ``None`` follows the logger level.
+        show_progress: sentence-transformers' own "Batches" bar inside
+            :meth:`embed_documents` (off by default: the caller of a long job, such as
+            :meth:`Store.add_passages <rag.memory.store.Store.add_passages>`, shows its own
+            bar, and an inner one would break up an evaluation's bars).
 
     Example:
         >>> emb = SentenceTransformerEmbedder()          # doctest: +SKIP
@@ -57,7 +66,7 @@ class SentenceTransformerEmbedder:
         model: str | Path = DEFAULT_EMBEDDER,
         *,
         batch_size: int = 64,
-        show_progress: bool | None = None,
+        show_progress: bool = False,
     ) -> None:
         if batch_size < 1:
             msg = f"batch_size must be a positive integer, got {batch_size}"
@@ -84,6 +93,8 @@ class SentenceTransformerEmbedder:
             set_offline()
             from sentence_transformers import SentenceTransformer
 
+            route_runtime_logs()
+
             path = (
                 embedder_path(self._model_ref)
                 if self._model_ref in EMBEDDERS
@@ -103,8 +114,7 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        show = logger.getEffectiveLevel() <= logging.INFO if self.show_progress is None else self.show_progress
-        return self._embed(texts, show)
+        return self._embed(texts, self.show_progress)
 
     def _embed(self, texts: Sequence[str], show: bool) -> np.ndarray:
         model = self._load()

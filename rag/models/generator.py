@@ -25,14 +25,45 @@ from rag.models.offline import (
     GENERATORS,
     cache_dir,
     generator_gguf,
+    route_runtime_logs,
     set_offline,
     sha256_file,
 )
 from rag.protocols import ContinuationScore
 
 logger = logging.getLogger(__name__)
+_llama_logger = logging.getLogger("rag.models.llama_cpp")
+_llama_log: list[Any] = []  # the installed callback: llama.cpp keeps only a raw pointer to it
 
 RUNTIMES = ("auto", "transformers", "llama.cpp")
+
+
+def _route_llama_logs() -> None:
+    """Send llama.cpp's log lines to the logger ``rag.models.llama_cpp`` at debug level.
+
+    ``verbose=False`` silences only the model load; llama.cpp still writes lines such as
+    ``llama_kv_cache_iswa: using full-size SWA cache`` to stderr when a context is made.
+    Call after importing ``llama_cpp``, whose own callback this replaces.
+    """
+    if _llama_log:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    pending: list[str] = []  # llama.cpp sends a line in pieces
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes | None, user_data: Any) -> None:
+        pending.append((text or b"").decode("utf-8", errors="replace"))
+        if pending[-1].endswith("\n"):
+            line = "".join(pending).rstrip()
+            pending.clear()
+            if line:
+                _llama_logger.debug("%s", line)
+
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    _llama_log.append(callback)
 DTYPES = ("float32", "bfloat16")
 
 
@@ -238,6 +269,7 @@ class TransformersGenerator:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
+            route_runtime_logs()
             dtype = getattr(torch, self.dtype)
             mf = self.model_file
             try:
@@ -521,6 +553,7 @@ class LlamaCppGenerator:
         while len(self._llms) < self.n_contexts:
             from llama_cpp import Llama
 
+            _route_llama_logs()
             try:
                 llm = Llama(
                     model_path=str(self.model_file.path), n_ctx=self.n_ctx,
@@ -595,6 +628,7 @@ class LlamaCppGenerator:
         if self._scorer is None:
             from llama_cpp import Llama
 
+            _route_llama_logs()
             try:
                 self._scorer = Llama(
                     model_path=str(self.model_file.path), n_ctx=self.score_ctx, n_batch=self.score_ctx,

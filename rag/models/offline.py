@@ -42,6 +42,18 @@ def set_offline() -> None:
         os.environ.setdefault(key, value)
 
 
+def route_runtime_logs() -> None:
+    """Before a transformers model loads: its logs go through :mod:`logging` (its own stderr
+    handler off), and its progress bars ("Loading weights", hub downloads) show only while
+    ``rag.models`` logs at INFO, as the command line does without ``-q``."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_default_handler()
+    hf_logging.enable_propagation()
+    if logging.getLogger("rag.models").getEffectiveLevel() > logging.INFO:
+        hf_logging.disable_progress_bar()  # also huggingface_hub's bars
+
+
 def cache_dir() -> Path:
     """The library's cache folder: ``$RAG_CACHE_DIR`` or ``~/.cache/rag``."""
     return Path(os.environ.get("RAG_CACHE_DIR") or Path.home() / ".cache" / "rag")

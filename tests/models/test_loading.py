@@ -1,10 +1,12 @@
 import importlib.metadata
+import importlib.util
+import logging
 
+import numpy as np
 import pytest
 
 from rag.errors import ConfigError, MissingDependencyError
-from rag.models import load_embedder, load_generator
-from rag.models import offline
+from rag.models import load_embedder, load_generator, offline
 from rag.models.generator import cut_at_stop, resolve_model
 from rag.testing import HashEmbedder
 
@@ -68,3 +70,77 @@ def test_set_offline_keeps_user_values(monkeypatch):
 def test_cache_dir_env(monkeypatch, tmp_path):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
     assert offline.cache_dir() == tmp_path
+
+
+def test_transformers_logs_go_through_logging_and_bars_follow_the_level(caplog):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    caplog.set_level(logging.INFO, logger="rag.models")
+    offline.route_runtime_logs()
+    assert hf_logging.is_progress_bar_enabled()  # the CLI without -q shows "Loading weights"
+    caplog.set_level(logging.WARNING, logger="rag.models")
+    offline.route_runtime_logs()
+    assert not hf_logging.is_progress_bar_enabled()  # -q, or a library user who set up no logging
+    assert logging.getLogger("transformers").propagate
+    hf_logging.get_logger("transformers.modeling_utils").warning("from transformers")
+    assert any(r.name.startswith("transformers") and r.message == "from transformers" for r in caplog.records)
+    hf_logging.enable_progress_bar()
+
+
+def test_llama_cpp_lines_become_debug_records(caplog):
+    pytest.importorskip("llama_cpp")
+    from rag.models import generator
+
+    generator._route_llama_logs()
+    generator._route_llama_logs()  # once is enough: the same callback stays installed
+    (callback,) = generator._llama_log
+    caplog.set_level(logging.DEBUG, logger="rag.models.llama_cpp")
+    callback(2, b"llama_kv_cache_iswa: using full-size ", None)
+    callback(5, b"SWA cache\n", None)
+    assert [(r.levelno, r.name, r.message) for r in caplog.records] == [
+        (logging.DEBUG, "rag.models.llama_cpp", "llama_kv_cache_iswa: using full-size SWA cache")]
+
+
+class _RecordingModel:
+    """Stands in for a loaded SentenceTransformer; records how it was asked to encode."""
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, texts, **kwargs):
+        self.calls.append(kwargs)
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    def get_embedding_dimension(self):
+        return 4
+
+
+def test_embedder_shows_no_inner_batches_bar_by_default(caplog):
+    from rag.models import SentenceTransformerEmbedder
+
+    caplog.set_level(logging.INFO)  # the CLI's level without -q: the caller's own bar shows
+    emb = SentenceTransformerEmbedder()
+    emb._model = model = _RecordingModel()
+    emb.embed_documents([f"passage {i}" for i in range(200)])  # more than one batch
+    assert model.calls[-1]["show_progress_bar"] is False
+    noisy = SentenceTransformerEmbedder(show_progress=True)
+    noisy._model = model
+    noisy.embed_documents([f"passage {i}" for i in range(200)])
+    assert model.calls[-1]["show_progress_bar"] is True
+
+
+@pytest.mark.slow
+def test_quiet_cli_prints_nothing_of_the_runtimes_on_a_real_load(tmp_path, capfd):
+    from rag import cli
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "a", "text": "The capital of Veldoria is Marrowgate."}\n', encoding="utf-8")
+    store = str(tmp_path / "store")
+    assert cli.main(["-q", "index", "--corpus", str(corpus), "--store", store]) == 0  # MiniLM, via transformers
+    argv = ["-q", "ask", "What is the capital of Veldoria?", "--store", store]
+    if importlib.util.find_spec("llama_cpp") is not None:
+        assert cli.main([*argv, "--runtime", "llama.cpp"]) == 0
+    assert cli.main([*argv, "--runtime", "transformers"]) == 0
+    err = capfd.readouterr().err
+    assert err == "", err
