@@ -174,10 +174,7 @@ def load_eren(path: str | Path, limit: int | None = None) -> list[EditCase]:
             if not scope:
                 msg = "edit_scope is empty"
                 raise ValueError(msg)
-            kind = "claim" if all(a.strip().lower() in _CLAIM_LABELS for _, a in scope) else "qa"
-            if kind == "claim":
-                scope = tuple((q, a.strip().lower()) for q, a in scope)
-            cases.append(EditCase(_statement(rec["edit_statement"]), scope, _unrelated(rec), kind))
+            cases.append(EditCase(_statement(rec["edit_statement"]), scope, _unrelated(rec)))
         except (KeyError, TypeError, ValueError) as exc:
             why = exc.args[0] if exc.args else repr(exc)
             msg = f"{path}: edit {i} is malformed: {why}"
@@ -185,6 +182,11 @@ def load_eren(path: str | Path, limit: int | None = None) -> list[EditCase]:
     if not cases:
         msg = f"{path} holds no edits"
         raise InputFormatError(msg)
+    # A claims file answers every scope item yes or no; a question file may hold a few
+    # yes/no questions ("Were A and B of the same nationality?"), asked as questions.
+    if all(a.strip().lower() in _CLAIM_LABELS for c in cases for _, a in c.scope):
+        cases = [EditCase(c.notes, tuple((q, a.strip().lower()) for q, a in c.scope), c.unrelated, "claim")
+                 for c in cases]
     return cases
 
 

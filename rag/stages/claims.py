@@ -51,12 +51,12 @@ VERDICTS = (SUPPORTED, REFUTED, NOT_ENOUGH)
 _NEGATIONS = frozenset({"not", "never", "no", "nor", "neither", "none", "nobody", "nothing", "cannot", "without"})
 #: Verbs whose complement did not happen ("refused to release" = did not release).
 _NEGATING_VERBS = re.compile(r"\b(?:refus|fail|declin)\w*\s+to\b", re.IGNORECASE)
-_WORD = re.compile(r"[a-z]+(?:n't)?", re.IGNORECASE)
+_WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?", re.IGNORECASE)
 
 
 def polarity(text: str) -> int:
     """+1 for an affirmative sentence, -1 for a negated one (odd number of negations)."""
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
     count = sum(w in _NEGATIONS or w.endswith("n't") for w in words)
     count += len(_NEGATING_VERBS.findall(text))
     return -1 if count % 2 else 1
@@ -71,20 +71,22 @@ def _missing(words: Sequence[str], other: Sequence[str]) -> list[str]:
     return [w for w in words if not any(same_name_word(w, o) for o in other)]
 
 
-def _content_words(text: str) -> list[str]:
-    """The words that carry the statement: no stopwords, no negations (polarity reads those)."""
+def _content_words(text: str) -> list[tuple[str, bool]]:
+    """The words that carry the statement, each with whether it is a name or number; no
+    stopwords, no negations (polarity reads those)."""
     text = _NEGATING_VERBS.sub(" ", text)
-    return [t.norm for t in tokens(text)
-            if t.norm not in STOPWORDS and t.norm not in _NEGATIONS and not t.norm.endswith("n't")]
+    return [(t.norm, t.is_name and i > 0) for i, t in enumerate(tokens(text))
+            if t.norm not in STOPWORDS and t.norm not in _NEGATIONS and not t.norm.replace("’", "'").endswith("n't")]
 
 
-def _differing(claim: str, sentence: str) -> tuple[list[str], list[str]]:
+def _differing(claim: str, sentence: str) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
     """The claim's content words the sentence lacks, and the sentence's the claim lacks
     (up to a suffix or a typo)."""
     a, b = _content_words(claim), _content_words(sentence)
 
-    def lacks(words: list[str], other: list[str]) -> list[str]:
-        return list(dict.fromkeys(w for w in words if not any(same_word(w, o) or same_name_word(w, o) for o in other)))
+    def lacks(words: list[tuple[str, bool]], other: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        return list(dict.fromkeys((w, name) for w, name in words
+                                  if not any(same_word(w, o) or same_name_word(w, o) for o, _ in other)))
 
     return lacks(a, b), lacks(b, a)
 
@@ -225,7 +227,8 @@ class ClaimChecker:
         unmatched = self._without_counterpart(claim_only, sentence_only)
         if unmatched:
             if sentence_only and polarity(sentence) > 0:
-                return out(REFUTED, f"states {', '.join(sentence_only)} where the claim says {', '.join(unmatched)}")
+                stated = ", ".join(w for w, _ in sentence_only)
+                return out(REFUTED, f"states {stated} where the claim says {', '.join(unmatched)}")
             return out(NOT_ENOUGH, f"does not state {', '.join(unmatched)}")
         if similarity < self.same_threshold:
             return out(NOT_ENOUGH, f"another statement ({similarity:.2f} < {self.same_threshold:.2f})")
@@ -233,16 +236,18 @@ class ClaimChecker:
             return out(SUPPORTED, f"states it ({similarity:.2f})")
         return out(REFUTED, f"states its negation ({similarity:.2f})")
 
-    def _without_counterpart(self, claim_only: Sequence[str], sentence_only: Sequence[str]) -> list[str]:
-        """The claim's words that no word of the sentence paraphrases (word cosine below
-        ``word_threshold``)."""
-        if not claim_only:
-            return []
-        if not sentence_only:
-            return list(claim_only)
-        self._embed_words([*claim_only, *sentence_only])
-        return [c for c in claim_only
-                if max(float(self._words[c] @ self._words[s]) for s in sentence_only) < self.word_threshold]
+    def _without_counterpart(self, claim_only: Sequence[tuple[str, bool]],
+                             sentence_only: Sequence[tuple[str, bool]]) -> list[str]:
+        """The claim's words that no word of the sentence paraphrases. A name or number is
+        a value: only itself (up to a typo) stands for it. Another word is paraphrased by a
+        sentence word with a word cosine of at least ``word_threshold``."""
+        common = [w for w, name in sentence_only if not name]
+        missing = [w for w, name in claim_only if name or not common]
+        words = [w for w, name in claim_only if not name and common]
+        if words:
+            self._embed_words([*words, *common])
+            missing += [w for w in words if max(float(self._words[w] @ self._words[s]) for s in common) < self.word_threshold]
+        return missing
 
     def _embed_words(self, words: Sequence[str]) -> None:
         new = [w for w in dict.fromkeys(words) if w not in self._words]

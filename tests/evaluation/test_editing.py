@@ -142,3 +142,8 @@ def test_claims_in_plain_rag_are_read_as_yes_no_questions(tmp_path):
     m = metrics["plain_rag"]
     # always "yes": the edit and its paraphrase right, the negation wrong and inconsistent
     assert m["edit_success"] == 1.0 and m["generalization"] == 0.5 and m["consistency"] == 0.5
+
+
+def test_a_question_file_with_some_yes_no_answers_stays_a_question_file(tmp_path):
+    mixed = [*FACTS, dict(FACTS[0], edit_scope=[["Is Kelmshore the capital of Veldoria?", "yes"]])]
+    assert {c.kind for c in load_eren(_write(tmp_path, "m.json", mixed))} == {"qa"}
