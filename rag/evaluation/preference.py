@@ -3,15 +3,18 @@
 Conflict cases are built from a BEIR-style folder with answers (``corpus.jsonl``,
 ``queries.jsonl``, ``answers.jsonl``, ``qrels/test.tsv``):
 
-1. *Questions*: those with a single relevant passage holding the gold answer as a span in a
-   sentence that :func:`~rag.stages.structure.read_fact` reads back as exactly that answer
-   and that names the question's subject, so the fact sentence is well formed. At most
-   ``limit`` of them, after a seeded shuffle.
+1. *Questions*: those with a single relevant passage in which the gold answer of
+   ``answers.jsonl`` occurs as a span (a string match: the cases are built without the
+   system's own readers, so that what they can read does not choose what is tested). The
+   fact sentence is the passage's first sentence holding the span. At most ``limit``
+   questions, after a seeded shuffle.
 2. *Answers per level*: ``corpus`` is the original passage (the true answer); ``memory``
    and ``user`` are the fact sentence with the answer span replaced by two distinct answers
-   of *other* questions of the same shape (first those whose fact sentence says the same
-   thing apart from subject and answer, then answers with the same capitalisation and digit
-   shape); ``parametric`` is the generator's closed-book answer (asked once per question).
+   of *other* questions (the template is the sentence with its answer slot), chosen by
+   answer shape: first answers of the same capitalisation and digit shape to questions
+   with the same question word, then of the same shape, then of the same coarse shape
+   (digits, capitalised or lowercase); ``parametric`` is the generator's closed-book
+   answer (asked once per question).
 3. *Cases*: every non-empty subset of the four levels (4 singles, 6 pairs, 4 triples and
    the full set). Each case has its own namespace ``case-<n>`` holding its corpus passage
    and its memory note (written with :class:`~rag.memory.editor.KnowledgeEditor`); the
@@ -24,6 +27,11 @@ Conflict cases are built from a BEIR-style folder with answers (``corpus.jsonl``
    never obeyed (it stays in the denominator and is also reported as ``abstained``). Cases
    whose expected answer is empty (a closed-book answer the generator could not give) or
    whose levels are all outside the order are not scored.
+5. *Counts before anything is left out*: ``built_<level>`` is the number of cases each
+   level would be the expected winner of over every question with a gold answer and one
+   relevant passage, before questions are left out (answer not in the passage, fewer than
+   two counterfactual answers) and before unscored cases; ``n_<level>`` is the number
+   scored.
 
 Example:
     >>> from rag.evaluation.preference import subsets
@@ -60,8 +68,7 @@ from rag.pipeline import Pipeline, PipelineConfig
 from rag.protocols import Embedder, Generator
 from rag.stages.arbitrate import same_answer
 from rag.stages.read import Reader, sentences
-from rag.stages.relations import relation_concepts
-from rag.stages.structure import expected_type, read_fact, tokens
+from rag.stages.structure import tokens
 from rag.types import SOURCES, Answer, Passage, Query
 
 logger = logging.getLogger(__name__)
@@ -97,8 +104,6 @@ class FactItem:
         sentence: The fact sentence inside the passage.
         start: Offset of the answer span in ``sentence``.
         end: End offset of the answer span in ``sentence``.
-        relation: The sentence without subject names and answer, normalised (its "shape").
-        asks: The relation concepts of the question (without its names), sorted, joined.
     """
 
     qid: str
@@ -108,8 +113,6 @@ class FactItem:
     sentence: str
     start: int
     end: int
-    relation: str
-    asks: str
 
     def with_answer(self, answer: str) -> str:
         """The fact sentence with the answer span replaced by ``answer``."""
@@ -183,19 +186,10 @@ def _norm(text: str) -> str:
 
 
 def _read_item(qid: str, question: str, gold: str, passage: Passage) -> FactItem | None:
-    """The well-formed fact sentence of ``passage`` for ``question``, or None."""
+    """The first sentence of ``passage`` holding ``gold`` as a span, or None."""
     for sentence in sentences(passage.text) or [passage.text]:
         for start, end in _spans(sentence, gold):
-            reading = read_fact(sentence, question)
-            # The reader must find exactly this span, and the sentence must name a subject the
-            # question names ("The fern is found near ..." is no fact on its own). Other names
-            # the question lacks are allowed: whether the pipeline copes is part of the test.
-            masked = (sentence[:start] + "what" + sentence[end:]).strip()
-            if _norm(reading.answer) != _norm(gold) or reading.masked != masked or not reading.subject:
-                continue
-            relation = " ".join(t.norm for t in tokens(reading.relation))
-            asks = " ".join(sorted(relation_concepts(reading.question_relation)))
-            return FactItem(qid, question, sentence[start:end], passage, sentence, start, end, relation, asks)
+            return FactItem(qid, question, sentence[start:end], passage, sentence, start, end)
     return None
 
 
@@ -222,11 +216,11 @@ def load_fact_items(corpus_dir: str | Path) -> tuple[list[FactItem], dict[str, i
         passage = Passage(pids[0], str(rec.get("text", "")), str(rec.get("title", "") or ""))
         item = _read_item(qid, question, gold, passage)
         if item is None:
-            skipped["no_well_formed_sentence"] += 1
+            skipped["answer_not_in_passage"] += 1
             continue
         items.append(item)
     if not items:
-        msg = f"{folder}: no question has a single relevant passage stating its answer in a well-formed sentence"
+        msg = f"{folder}: no question has a single relevant passage holding its gold answer"
         raise InputFormatError(msg)
     return items, dict(skipped)
 
@@ -248,27 +242,25 @@ def _coarse_shape(answer: str) -> str:
     return "9" if "9" in shape else shape[:1]
 
 
-def counterfactuals(item: FactItem, pool: Sequence[FactItem], rng: random.Random, n: int = 2) -> list[str]:
-    """``n`` distinct answers of other questions that fit ``item``'s fact sentence.
+def _wh(question: str) -> str:
+    words = fold(question).split()
+    return words[0] if words else ""
 
-    Candidates come in tiers, each shuffled: answers of questions whose fact sentence has
-    the same words besides subject and answer ("was born in" serves places and years, so
-    with the same coarse shape too); then answers of questions that ask for the
-    same relation (relation lexicon of the question) with the same coarse shape; then answers
-    of the same shape to questions of the same expected type; then of the same shape; then
-    of the same coarse shape (digits, capitalised or lowercase). A candidate is taken when it
-    differs from the gold and the answers already taken, does not occur in the original
-    passage, and the substituted sentence still reads back as that answer.
+
+def counterfactuals(item: FactItem, pool: Sequence[FactItem], rng: random.Random, n: int = 2) -> list[str]:
+    """``n`` distinct answers of other questions that fit ``item``'s answer slot by shape.
+
+    Candidates come in tiers, each shuffled: answers of the same shape to questions with
+    the same question word ("who", "when", ...); then of the same shape; then of the same
+    coarse shape (digits, capitalised or lowercase). A candidate is taken when it differs
+    from the gold and the answers already taken and does not occur in the original passage.
     """
     others = [o for o in pool if o.qid != item.qid]
-    kind = expected_type(item.question)
-    shape, coarse = answer_shape(item.gold), _coarse_shape(item.gold)
+    shape, coarse, wh = answer_shape(item.gold), _coarse_shape(item.gold), _wh(item.question)
     tiers = [
-        [o.gold for o in others if o.relation == item.relation and _coarse_shape(o.gold) == coarse],
-        [o.gold for o in others if item.asks and o.asks == item.asks and _coarse_shape(o.gold) == coarse],
-        [o.gold for o in others if answer_shape(o.gold) == shape and expected_type(o.question) == kind],
+        [o.gold for o in others if answer_shape(o.gold) == shape and _wh(o.question) == wh],
         [o.gold for o in others if answer_shape(o.gold) == shape],
-        [o.gold for o in others if _coarse_shape(o.gold) == _coarse_shape(item.gold)],
+        [o.gold for o in others if _coarse_shape(o.gold) == coarse],
     ]
     chosen: list[str] = []
     seen: set[str] = set()
@@ -283,8 +275,6 @@ def counterfactuals(item: FactItem, pool: Sequence[FactItem], rng: random.Random
             if same_answer(answer, item.gold) or any(same_answer(answer, c) for c in chosen):
                 continue
             if _spans(item.passage.full_text, answer):
-                continue
-            if _norm(read_fact(item.with_answer(answer), item.question).answer) != key:
                 continue
             chosen.append(answer)
             if len(chosen) == n:
@@ -327,6 +317,13 @@ def build_cases(
                 expected=expected, expected_answer=answers.get(expected, ""),
             ))
     return cases, dropped
+
+
+def built_counts(n_questions: int, order: Sequence[str]) -> dict[str, int]:
+    """Cases each level is the expected winner of, over ``n_questions`` questions with all
+    their subsets (the counts before any question or case is left out)."""
+    per_question = Counter(expected_level(s, order) for s in subsets())
+    return {level: n_questions * per_question.get(level, 0) for level in LEVELS}
 
 
 def _populate(store: Store, cases: Sequence[ConflictCase]) -> list[str]:
@@ -442,7 +439,9 @@ def _summary(writer: RunWriter, metrics: Mapping[str, Any], results: Sequence[tu
         f"- order: {' > '.join(order)}",
         f"- questions: {info['questions']} ({info['dropped_no_counterfactual']} left out for lack of two "
         f"counterfactual answers; skipped while loading: {info['skipped'] or 'none'})",
-        f"- cases: {metrics.get('cases', 0)} ({metrics.get('cases_scored', 0)} scored)",
+        f"- cases: {metrics.get('cases', 0)} ({metrics.get('cases_scored', 0)} scored); before any question "
+        f"was left out ({metrics.get('questions_before_leaving_out', 0)} questions): "
+        + ", ".join(f"{level} {metrics.get(f'built_{level}', 0)}" for level in LEVELS),
         f"- seed: {m['seed']}; models: {models}",
         "",
         "## Obeyed by expected winner",
@@ -505,8 +504,11 @@ def run_preference_eval(
     order = tuple(base.order)
     items, skipped = load_fact_items(corpus_dir)
     random.Random(seed).shuffle(items)
+    # every question with a gold answer and one relevant passage, before any is left out
+    candidates = len(items) + skipped.get("answer_not_in_passage", 0)
     if limit is not None:
         items = items[:limit]
+        candidates = min(candidates, limit)
     memo = MemoGenerator(generator)
     closed = Reader(memo, max_passages=base.max_passages, extractive=base.extractive).closed_book(
         [i.question for i in items])
@@ -555,6 +557,9 @@ def run_preference_eval(
                 "latency_ms": ms,
             })
         metrics = preference_metrics(results, n_questions)
+        metrics["questions_before_leaving_out"] = candidates
+        for level, n in built_counts(candidates, order).items():
+            metrics[f"built_{level}"] = n
         writer.add_metrics("full", metrics)
         writer.finish(_summary(writer, metrics, results, order, info))
     return metrics

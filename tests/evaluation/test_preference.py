@@ -102,7 +102,7 @@ def test_expected_level_follows_order():
 def test_loader_keeps_single_passage_well_formed_facts(tmp_path):
     items, skipped = load_fact_items(write_beir(tmp_path / "beir"))
     assert sorted(i.qid for i in items) == sorted(f"q{i}" for i in range(1, N + 1))
-    assert skipped == {"not_single_passage": 1, "no_well_formed_sentence": 1}
+    assert skipped == {"not_single_passage": 1, "answer_not_in_passage": 1}
     item = next(i for i in items if i.qid == "q1")
     assert item.gold == "Marrowgate"
     assert item.with_answer("Kelmshore") == "The capital of Veldoria is Kelmshore."
@@ -220,3 +220,29 @@ def test_limit_and_seed(tmp_path):
     assert metrics["questions"] == 3 and len(preds) == 45
     again, preds2, _ = _run(tmp_path, "small2", limit=3, seed=5)
     assert [(p["qid"], p["planted"]) for p in preds] == [(p["qid"], p["planted"]) for p in preds2]
+
+
+def test_cases_do_not_depend_on_what_the_fact_reader_can_read(tmp_path):
+    """A sentence the fact reader misreads ("Lake Council" for the capital) is still a case:
+    the old loader kept only sentences read_fact read back as the gold answer."""
+    folder = write_beir(tmp_path / "beir", extra=False)
+    with (folder / "corpus.jsonl").open("a") as f:
+        f.write(json.dumps({"_id": "p50", "title": "Ostmark", "text": "Ostmark is governed from Kelvale by the Lake Council."}) + "\n")
+    with (folder / "queries.jsonl").open("a") as f:
+        f.write(json.dumps({"_id": "q50", "text": "What is the capital of Ostmark?"}) + "\n")
+    with (folder / "answers.jsonl").open("a") as f:
+        f.write(json.dumps({"_id": "q50", "answers": ["Kelvale"]}) + "\n")
+    with (folder / "qrels" / "test.tsv").open("a") as f:
+        f.write("q50\tp50\t1\n")
+    items, skipped = load_fact_items(folder)
+    item = next(i for i in items if i.qid == "q50")
+    assert item.with_answer("Dunharrow") == "Ostmark is governed from Dunharrow by the Lake Council."
+    assert skipped == {}
+
+
+def test_counts_of_each_level_before_anything_is_left_out(default_run):
+    _, metrics, _, _ = default_run
+    # N usable questions and the one whose answer is not in its passage (q99)
+    assert metrics["questions_before_leaving_out"] == N + 1
+    assert [metrics[f"built_{level}"] for level in LEVELS] == [8 * (N + 1), 4 * (N + 1), 2 * (N + 1), N + 1]
+    assert metrics["n_user"] == 8 * N  # scored: the left-out question's cases are not
