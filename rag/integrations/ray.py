@@ -4,9 +4,10 @@
   embedder once) and written by this process through the store, which stays the single
   writer of its SQLite truth: deduplication, replacement, the change feed and the index are
   exactly those of :meth:`Store.add_passages <rag.memory.store.Store.add_passages>`.
-* :func:`ray_answer_many`: questions are answered by a pool of actors, each with its own
-  :class:`~rag.pipeline.Pipeline` over the same store folder, opened for reading (SQLite in
-  WAL mode serves concurrent readers); answers come back in the questions' order.
+* :class:`AnswerPool`: questions are answered by warm actors kept across calls, each with
+  its own :class:`~rag.pipeline.Pipeline` over the same store folder, opened for reading
+  (SQLite in WAL mode serves concurrent readers); answers come back in the questions'
+  order. :func:`ray_answer_many` is one call on a pool made and closed for it.
 
 Ray is joined with ``ray.init(address=address)`` unless this process is already connected:
 ``address=None`` reads ``RAY_ADDRESS`` (e.g. ``ray://head:10001`` or ``auto``) and otherwise
@@ -35,7 +36,7 @@ from rag.types import Answer, Passage, Query
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ray_answer_many", "ray_ingest"]
+__all__ = ["AnswerPool", "ray_answer_many", "ray_ingest"]
 
 INSTALL = "pip install 'rag-conflicts[ray]'  (or: pip install 'ray>=2.40')"
 
@@ -224,6 +225,146 @@ class _AnswerWorker:
         return self.pipeline.answer_many(questions)
 
 
+class AnswerPool:
+    """Warm Ray actors answering questions over one store, kept across calls.
+
+    Each of ``num_workers`` actors holds its own :class:`~rag.pipeline.Pipeline` over the
+    store folder, opened for reading (SQLite in WAL mode serves concurrent readers); its
+    models load on the first question it gets and stay loaded until :meth:`close`, so only
+    the first :meth:`answer_many` pays for them. Every search replays the store's change
+    feed, so edits written meanwhile (``rag edit``, another process) are answered from.
+
+    Sizing: each actor holds a whole pipeline (embedder, generator, the store's index), so
+    ``num_workers`` is at most the memory free for them divided by one actor's resident
+    size, and at most the cores divided by the threads one actor computes with
+    (``cpus_per_worker``, which Ray reserves; give the generator the same count, e.g.
+    ``functools.partial(load_generator, n_contexts=1, n_threads=1)`` for one core).
+
+    Args:
+        store_path: The store folder, at this path on every worker.
+        generator_factory: Makes each actor's generator (a picklable callable).
+        num_workers: Pipeline actors, started now.
+        pipeline_config: The :class:`~rag.pipeline.PipelineConfig` (default config if ``None``).
+        embedder_factory: Makes each actor's embedder (default: ``load_embedder`` of the
+            store's embedder name).
+        index_factory: Makes each actor's retrieval index (default: the backend the store
+            records, see :func:`~rag.integrations.qdrant.index_for_store`, else the store's
+            :class:`~rag.memory.index.LocalIndex`); e.g.
+            ``lambda: QdrantIndex("http://qdrant:6333")`` to share one Qdrant collection.
+            Qdrant's local mode cannot be shared: one process holds its folder.
+        batch_size: Questions per call to an actor.
+        cpus_per_worker: CPUs Ray reserves for each actor.
+        address: Ray cluster address (default ``RAY_ADDRESS``, else a local instance).
+        show_progress: Progress bar of :meth:`answer_many` (default: when logging at INFO).
+
+    Raises:
+        ConfigError: bad sizes, or a store in Qdrant local mode for more than one worker.
+        StoreNotFoundError: no store at ``store_path``.
+        MissingDependencyError: Ray is not installed.
+
+    Example:
+        >>> from rag.testing import ScriptedGenerator
+        >>> with AnswerPool("indexes/demo", generator_factory=ScriptedGenerator) as pool:  # doctest: +SKIP
+        ...     first = pool.answer_many(["Where is the Eiffel Tower?"])   # loads the models
+        ...     later = pool.answer_many(["Who serves as mayor of Zelmoryn?"])  # warm
+    """
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        *,
+        generator_factory: Callable[[], Generator],
+        num_workers: int = 2,
+        pipeline_config: Any = None,
+        embedder_factory: Callable[[], Embedder] | None = None,
+        index_factory: Callable[[], Any] | None = None,
+        batch_size: int = 8,
+        cpus_per_worker: float = 1.0,
+        address: str | None = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        _check_workers(num_workers)
+        _check_batch_size(batch_size)
+        path = str(Path(store_path).resolve())
+        factory = embedder_factory or functools.partial(_load_embedder, Store.embedder_of(path))
+        if index_factory is None:
+            index_factory = _recorded_index_factory(path, num_workers)
+        self.store_path, self.num_workers, self.batch_size = path, num_workers, batch_size
+        self.show_progress = show_progress
+        self._ray = ray = _connect(address)
+        worker = ray.remote(num_cpus=cpus_per_worker)(_AnswerWorker)
+        args = (path, factory, generator_factory, pipeline_config, index_factory)
+        self._actors = [worker.remote(*args, True)]
+        try:
+            ray.get(self._actors[0].pid.remote())  # raises here if the store cannot be opened
+            self._actors += [worker.remote(*args, False) for _ in range(num_workers - 1)]
+            self.pids = ray.get([actor.pid.remote() for actor in self._actors])
+        except BaseException:
+            self.close()
+            raise
+        logger.info("answer pool of %d Ray workers (pids %s)", num_workers, self.pids)
+
+    def answer_many(self, questions: Sequence[str | Query], *, batch_size: int | None = None) -> list[Answer]:
+        """Answer ``questions``; chunks of ``batch_size`` go to whichever actor is free (one
+        :meth:`~rag.pipeline.Pipeline.answer_many` call each), and the answers come back in
+        the order of ``questions``, as ``Pipeline.answer_many`` would return them. One call
+        at a time per pool.
+
+        Raises:
+            ConfigError: the pool is closed.
+        """
+        if not self._actors:
+            msg = "this AnswerPool is closed; make a new one"
+            raise ConfigError(msg)
+        size = batch_size or self.batch_size
+        _check_batch_size(size)
+        questions = list(questions)
+        if not questions:
+            return []
+        from ray.util import ActorPool
+
+        chunks = [questions[i : i + size] for i in range(0, len(questions), size)]
+        answers: list[Answer] = []
+        pool = ActorPool(self._actors[: len(chunks)])
+        with tqdm(total=len(questions), desc="answer", unit="question", disable=not _show(self.show_progress)) as bar:
+            for part in pool.map(lambda actor, chunk: actor.answer.remote(chunk), chunks):
+                answers.extend(part)
+                bar.update(len(part))
+        return answers
+
+    def close(self) -> None:
+        """End the actors (and with them their models). Safe to call twice."""
+        actors, self._actors = self._actors, []
+        for actor in actors:
+            self._ray.kill(actor)
+
+    def __enter__(self) -> AnswerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        msg = f"batch_size must be a positive integer, got {batch_size!r}"
+        raise ConfigError(msg)
+
+
+def _recorded_index_factory(path: str, num_workers: int) -> Callable[[], Any] | None:
+    """The workers' index: the backend the store records (``rag index --qdrant-*``), if any."""
+    from rag.integrations.qdrant import index_for_store
+
+    recorded = index_for_store(path)
+    if recorded is None:
+        return None
+    if recorded.url is None and num_workers > 1:
+        msg = (f"store {path} keeps its index in Qdrant local mode ({recorded.path}), which one process "
+               "at a time can open: use num_workers=1, or pass index_factory (e.g. a Qdrant server)")
+        raise ConfigError(msg)
+    return functools.partial(index_for_store, path)
+
+
 def ray_answer_many(
     store_path: str | Path,
     questions: Sequence[str | Query],
@@ -238,29 +379,9 @@ def ray_answer_many(
     address: str | None = None,
     show_progress: bool | None = None,
 ) -> list[Answer]:
-    """Answer ``questions`` over a store with pipelines in ``num_workers`` Ray actors.
-
-    The questions go out in chunks of ``batch_size`` to whichever actor is free (one
-    :meth:`~rag.pipeline.Pipeline.answer_many` call each); the answers come back in the
-    order of ``questions``, as :meth:`Pipeline.answer_many <rag.pipeline.Pipeline.answer_many>`
-    would return them.
-
-    Args:
-        store_path: The store folder, at this path on every worker.
-        questions: Strings or :class:`~rag.types.Query` objects.
-        generator_factory: Makes each actor's generator (a picklable callable).
-        num_workers: Pipeline actors.
-        pipeline_config: The :class:`~rag.pipeline.PipelineConfig` (default config if ``None``).
-        embedder_factory: Makes each actor's embedder (default: ``load_embedder`` of the
-            store's embedder name).
-        index_factory: Makes each actor's retrieval index (default: the store's
-            :class:`~rag.memory.index.LocalIndex`); e.g.
-            ``lambda: QdrantIndex("http://qdrant:6333")`` to share one Qdrant collection.
-            Qdrant's local mode cannot be shared: one process holds its folder.
-        batch_size: Questions per call to an actor.
-        cpus_per_worker: CPUs Ray reserves for each actor.
-        address: Ray cluster address (default ``RAY_ADDRESS``, else a local instance).
-        show_progress: Progress bar (default: when logging at INFO).
+    """Answer ``questions`` once with a fresh :class:`AnswerPool` (same arguments), closed
+    afterwards: every call loads the models again. For more than one call, keep an
+    :class:`AnswerPool` open instead.
 
     Example:
         >>> from rag.testing import ScriptedGenerator
@@ -268,32 +389,13 @@ def ray_answer_many(
         ...                           generator_factory=ScriptedGenerator)  # doctest: +SKIP
     """
     _check_workers(num_workers)
-    if batch_size < 1:
-        msg = f"batch_size must be a positive integer, got {batch_size}"
-        raise ConfigError(msg)
+    _check_batch_size(batch_size)
     questions = list(questions)
     if not questions:
         return []
-    path = str(Path(store_path).resolve())
-    factory = embedder_factory or functools.partial(_load_embedder, Store.embedder_of(path))
-    ray = _connect(address)
-    from ray.util import ActorPool
-
-    worker = ray.remote(num_cpus=cpus_per_worker)(_AnswerWorker)
-    chunks = [questions[i : i + batch_size] for i in range(0, len(questions), batch_size)]
-    n = min(num_workers, len(chunks))
-    args = (path, factory, generator_factory, pipeline_config, index_factory)
-    actors = [worker.remote(*args, True)]
-    try:
-        ray.get(actors[0].pid.remote())  # raises here if the store cannot be opened
-        actors += [worker.remote(*args, False) for _ in range(n - 1)]
-        answers: list[Answer] = []
-        pool = ActorPool(actors)
-        with tqdm(total=len(questions), desc="answer", unit="question", disable=not _show(show_progress)) as bar:
-            for part in pool.map(lambda actor, chunk: actor.answer.remote(chunk), chunks):
-                answers.extend(part)
-                bar.update(len(part))
-        return answers
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+    workers = min(num_workers, -(-len(questions) // batch_size))  # no actor without a chunk
+    with AnswerPool(store_path, generator_factory=generator_factory, num_workers=workers,
+                    pipeline_config=pipeline_config, embedder_factory=embedder_factory,
+                    index_factory=index_factory, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
+                    address=address, show_progress=show_progress) as pool:
+        return pool.answer_many(questions)

@@ -15,7 +15,7 @@ from rag.types import Passage, Query
 
 ray = pytest.importorskip("ray")
 
-from rag.integrations.ray import ray_answer_many, ray_ingest  # noqa: E402
+from rag.integrations.ray import AnswerPool, ray_answer_many, ray_ingest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,49 @@ def test_cli_workers_without_ray_is_one_line_error(tmp_path, capsys, monkeypatch
                      "--embedder", "hash-64", "--workers", "2"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("rag: error:") and "pip install" in err
+
+
+def test_answer_pool_keeps_its_actors_warm_across_calls(tmp_path, ray_local):
+    path = tmp_path / "store"
+    with Store(path, HashEmbedder()) as store:
+        store.add_passages(tiny_corpus())
+        questions = ["What is the capital of Veldoria?", "Where is the lantern festival?", "Who built the bridge?"]
+        want = Pipeline(store, ScriptedGenerator(default="unknown"), PipelineConfig(k=4)).answer_many(questions)
+    made = tmp_path / "made.txt"
+
+    def make_generator():  # a closure: Ray ships it by value; it notes each actor that calls it
+        import os
+
+        from rag.testing import ScriptedGenerator
+
+        with open(made, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return ScriptedGenerator(default="unknown")
+
+    def key(answers):
+        return [(a.question, a.text, a.source, a.citations) for a in answers]
+
+    with AnswerPool(path, generator_factory=make_generator, num_workers=2, batch_size=1,
+                    pipeline_config=PipelineConfig(k=4), embedder_factory=HashEmbedder) as pool:
+        assert key(pool.answer_many(questions)) == key(want)
+        assert key(pool.answer_many(questions[::-1])) == key(want)[::-1]
+        assert pool.answer_many([]) == []
+        pids = pool.pids
+    assert sorted(int(pid) for pid in made.read_text().split()) == sorted(pids)  # once per actor, not per call
+    with pytest.raises(ConfigError, match="closed"):
+        pool.answer_many(questions)
+    ray_answer_many(path, questions, generator_factory=make_generator, num_workers=2, batch_size=1,
+                    embedder_factory=HashEmbedder)
+    assert len(made.read_text().split()) == 4  # a one-shot call starts (and loads) its actors again
+
+
+def test_answer_pool_refuses_to_share_a_qdrant_local_folder(tmp_path):
+    from rag.integrations.qdrant import record_backend
+
+    with Store(tmp_path / "s", HashEmbedder()) as store:
+        store.add_passages(tiny_corpus())
+    record_backend(tmp_path / "s", path=tmp_path / "qdrant")
+    with pytest.raises(ConfigError, match="local mode"):
+        AnswerPool(tmp_path / "s", generator_factory=ScriptedGenerator, num_workers=2, embedder_factory=HashEmbedder)
+    with pytest.raises(ConfigError, match="batch_size"):
+        AnswerPool(tmp_path / "s", generator_factory=ScriptedGenerator, batch_size=0)
