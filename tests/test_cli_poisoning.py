@@ -89,3 +89,29 @@ def test_eval_poisoning_json_prints_the_run_metrics(tmp_path, files, capsys, fak
                        "--configs", "undefended", "--innocence", "", "--embedder", "hash-64", "--json")
     assert code == 0
     assert {(r["config"], r["attack"]) for r in json.loads(out)["runs"]} == {("undefended", "none"), ("undefended", "blackbox")}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--configs", "undefended,bulletproof"), "unknown configuration(s) ['bulletproof']"),
+    (("--attacks", "gradient"), "unknown attack(s) ['gradient']"),
+])
+def test_eval_poisoning_names_an_unknown_defence_or_attack_before_loading_models(
+        tmp_path, files, capsys, monkeypatch, argv, message):
+    targets, gold = files
+    monkeypatch.setattr(cli, "_generator", lambda args: pytest.fail("a model was loaded"))
+    code, _, err = run(capsys, "eval", "poisoning", "--targets", str(targets), "--gold", str(gold),
+                       "--out", str(tmp_path / "run"), "--embedder", "hash-64", *argv)
+    assert code == 2 and err.startswith("rag: error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_eval_poisoning_names_the_file_of_bad_targets(tmp_path, files, capsys, monkeypatch):
+    targets, _ = files
+    monkeypatch.setattr(cli, "_generator", lambda args: pytest.fail("a model was loaded"))
+    code, _, err = run(capsys, "eval", "poisoning", "--targets", str(targets), "--out", str(tmp_path / "run"),
+                       "--embedder", "hash-64")
+    assert code == 2 and "targets.json: target 0 (ost) has no benign passage" in err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"title": "x", "body": "y"}]), encoding="utf-8")
+    code, _, err = run(capsys, "eval", "poisoning", "--targets", str(other), "--out", str(tmp_path / "run"),
+                       "--embedder", "hash-64")
+    assert code == 2 and "other.json: neither of the known target formats" in err and len(err.splitlines()) == 1

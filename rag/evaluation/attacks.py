@@ -105,7 +105,8 @@ class Target:
         gold: The first benign passage's text ("" if none was given).
         contexts: The benign passages that belong to the target (gold passages, or
             RobustRAG's search snippets), with ids ``gold:<id>[:i]`` or ``ctx:<id>:<i>``.
-        published: The texts the attack's authors published for injection, verbatim.
+        published: The texts the attack's authors published for injection, verbatim
+            (``adv_texts`` when empty).
         answers: Every accepted form of the correct answer (``correct`` first).
         format: The file format it was read from (one of :data:`FORMATS`).
 
@@ -173,7 +174,8 @@ def _parse(path: Path, fmt: str, i: int, rec: dict[str, Any]) -> Target:
                       format=fmt)
     answers = _answers(rec["correct answer"], "'correct answer'")
     if fmt == "robustrag":
-        answers += [a for a in _answers(rec.get("expanded answer") or [], "'expanded answer'") if a not in answers]
+        expanded = rec.get("expanded answer") or []
+        answers += [a for a in (_answers(expanded, "'expanded answer'") if expanded else []) if a not in answers]
         poisons = _texts(rec["incorrect_context"], "incorrect_context")
         return Target(tid, rec["question"].strip(), answers[0], str(rec["incorrect answer"]).strip(),
                       tuple(poisons), published=tuple(poisons), answers=tuple(answers), format=fmt)
@@ -496,7 +498,7 @@ def poison_texts(target: Target, attack: str, n: int, *, token_attack: TokenAtta
         return []
     q = target.question.strip().rstrip("?")
     if attack == "published":
-        given = list(target.published)
+        given = list(target.published or target.adv_texts)
         if not given:
             msg = f"target {target.id} has no published poisons for the 'published' attack"
             raise ConfigError(msg)

@@ -384,6 +384,10 @@ def run_poisoning_eval(
             harness.ppl_threshold = PerplexityFilter.calibrate(memo, [p.full_text for p in sample])  # type: ignore[arg-type]
             logger.info("perplexity threshold %.1f from %d clean passages", harness.ppl_threshold, len(sample))
 
+        # load the models and build the indexes once, so that no configuration's latency
+        # pays for them; the answer caches stay cold
+        store.search_many(["warm-up"], 1)
+        generator.generate(["warm-up"], max_new_tokens=1)
         # clean retrieval: accuracy, false positives and (cold) latency
         harness.run(harness.condition("none", 0, items), cold_latency=True)
 
