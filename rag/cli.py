@@ -34,7 +34,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_backend_args(parser: argparse.ArgumentParser, *, recorded: bool) -> None:
-    then = "; recorded in the store, so later commands use it" if recorded else " (overrides the store's record)"
+    then = "; recorded in the store, so later commands use it" if recorded else "; overrides the store's record"
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--qdrant-url", default=None, metavar="URL",
                        help=f"keep the retrieval index in a Qdrant server or cluster (API key: QDRANT_API_KEY){then}")
@@ -43,9 +43,13 @@ def _add_backend_args(parser: argparse.ArgumentParser, *, recorded: bool) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Retrieval-augmented answers when knowledge conflicts: index a corpus, ask, "
+                                "check a claim, edit the memory, evaluate, attack (also `python -m rag`).",
+        epilog="Exit status: 0 done; 1 done, but malformed input records were skipped; 2 error.")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, no info logs, nothing from the model runtimes but errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs (llama.cpp's own lines included)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="ingest a corpus into a store")
@@ -95,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="first N edits only")
     p.add_argument("--configs", default="full,filter_off,rewriter_off,arbiter_off,plain_rag",
                    help="comma-separated configurations")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
@@ -106,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BEIR folder with answers.jsonl to build conflict cases from (default corpora/demo)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--limit", type=int, default=None, help="at most N questions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2)")
@@ -117,15 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv, answers.jsonl")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
     p.add_argument("--store", type=Path, default=None,
-                   help="store folder to build or reuse (default OUT/store; reused while corpus and embedder match)")
+                   help="store folder to build or reuse (default OUT/store; reused while corpus and embedder "
+                        "match; searched in Qdrant when `rag index --qdrant-*` recorded it)")
     p.add_argument("--limit", type=int, default=None, help="at most N questions, drawn with --seed")
     p.add_argument("--configs", default="all",
-                   help="comma-separated: plain_rag,full,rewriter_off,filter_off,trigger_off,detector_off,"
-                        "arbiter_off (default all)")
+                   help="comma-separated, from: plain_rag, full, rewriter_off, filter_off, trigger_off, "
+                        "detector_off, arbiter_off (default all)")
     p.add_argument("-k", "--k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--split", default="test", help="qrels/SPLIT.tsv (default test)")
     p.add_argument("--batch-size", type=int, default=8, help="questions answered together")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
@@ -165,7 +170,7 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
     p.add_argument("--perplexity", action="store_true",
                    help="add the generator's perplexity to the anomaly signal (costly with large vocabularies)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")
     p.add_argument("--embedder", default=None, help="embedder (default all-minilm-l6-v2; hash-384 is a fast fake)")
