@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
-from rag.stages.arbitrate import Candidate, PreferenceArbiter, same_answer
+from rag.stages.arbitrate import ON_CONTESTED, Candidate, PreferenceArbiter, same_answer, settle_contest
 from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.memory.fusion import reciprocal_rank_fusion
+from rag.stages.protocols import AnswerReader, EvidenceFilter, PassageDetector
 from rag.stages.read import Reader
 from rag.stages.rewrite import GeneratorRewriter, Rewrite, RuleRewriter, resolve_hop
 from rag.stages.structure import read_fact
@@ -52,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 PARAMETRIC_MODES = ("fallback", "always", "never")
 ON_POISONED = ("fallback", "abstain")
-ON_CONTESTED = ("abstain", "parametric", "vote")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +192,11 @@ class Pipeline:
         detector: Poisoned-context detector; by default one built from ``config`` (reading
             perplexity with the generator when ``detect_perplexity`` is on and it has
             ``token_logprobs``).
+        knowledge_filter: What keeps the evidence that bears on a question; by default a
+            :class:`~rag.stages.filter.KnowledgeFilter` on the store's embedder.
+        reader: What reads answers out of the evidence and closed book; by default a
+            :class:`~rag.stages.read.Reader` of ``generator`` built from ``config``.
+        (Any object with the methods of :mod:`rag.stages.protocols` serves as a stage.)
         cache_size: Answers kept by the cache.
 
     Example:
@@ -216,15 +221,18 @@ class Pipeline:
         config: PipelineConfig | None = None,
         *,
         rewriter: RuleRewriter | GeneratorRewriter | None = None,
-        detector: PoisonDetector | None = None,
+        detector: PassageDetector | None = None,
+        knowledge_filter: EvidenceFilter | None = None,
+        reader: AnswerReader | None = None,
         cache_size: int = 1024,
     ) -> None:
         self.store = store
         self.rewriter = rewriter or RuleRewriter()
         self.generator = generator
         self.config = config or PipelineConfig()
-        self.reader = Reader(generator, max_passages=self.config.max_passages, extractive=self.config.extractive)
-        self.filter = KnowledgeFilter(store.embedder)
+        self.reader = reader or Reader(generator, max_passages=self.config.max_passages,
+                                       extractive=self.config.extractive)
+        self.filter = knowledge_filter or KnowledgeFilter(store.embedder)
         self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
         self.detector = detector
         if detector is None and self.config.detect:
@@ -435,20 +443,17 @@ class Pipeline:
         start = time.perf_counter()
         decisions = self.detector.inspect_many([self._detection_request(w) for w in owners])
         crowded = [i for i, d in enumerate(decisions)
-                   if self.config.corroborate and _uncorroborated(d, self.detector.min_cluster)]
-        unverified: set[int] = set()
+                   if self.config.corroborate and self.detector.needs_corroboration(d)]
         if crowded:
             # one crowd of near-copies and nothing else: look further for independent evidence
             self._widen([owners[i] for i in crowded])
             again = self.detector.inspect_many([self._detection_request(owners[i]) for i in crowded])
             for i, decision in zip(crowded, again):
-                decisions[i] = decision
-                if _uncorroborated(decision, self.detector.min_cluster):
-                    unverified.add(i)
+                decisions[i] = self.detector.corroborate(decision, self.config.k * self.config.widen)
         each = _ms(start) / len(owners)
-        for i, (w, decision) in enumerate(zip(owners, decisions)):
-            self._quarantine(w, decision, each, uncorroborated=i in unverified)
-            if self.config.arbiter and i not in unverified:
+        for w, decision in zip(owners, decisions):
+            self._quarantine(w, decision, each)
+            if self.config.arbiter and not decision.uncorroborated:
                 self._weigh_vote(w, decision)
 
     def _detection_request(self, w: _Work) -> DetectionRequest:
@@ -495,28 +500,14 @@ class Pipeline:
             sides.setdefault(side, []).append(pid)
         w.contest = [Candidate("corpus", answer, tuple(ids), 0.5) for answer, ids in sides.items()]
 
-    def _quarantine(self, w: _Work, decision: DetectionDecision, ms: float, *, uncorroborated: bool = False) -> None:
-        """Take the flagged passages out of the evidence, and with them a crowd that even a
-        deeper search did not corroborate: natural corpora seldom hold three paraphrases of
-        one claim and nothing else that states it, poisoning attacks do."""
-        quarantined = [*decision.quarantined, *(decision.support if uncorroborated else ())]
+    def _quarantine(self, w: _Work, decision: DetectionDecision, ms: float) -> None:
+        """Take what the detector removed (flagged passages, an uncorroborated crowd) out of
+        the evidence; flag it; trace the verdict on every inspected passage."""
+        quarantined = list(decision.removed)
         out = set(quarantined)
-        if uncorroborated:
-            k = self.config.k * self.config.widen
-            for pid in decision.support:
-                w.flags.append({"type": "uncorroborated", "action": "quarantined", "passage_id": pid,
-                                "answer": decision.aggregate_answer,
-                                "reason": f"one of {len(decision.support)} passages backing "
-                                          f"{decision.aggregate_answer!r} worth {decision.witnesses:.2f} "
-                                          f"independent witnesses; nothing in the top {k} corroborates them"})
-        verdicts = []
-        for v in decision.verdicts:
-            record = {"passage_id": v.passage_id, "score": v.score, "poisoned": v.poisoned, "answer": v.answer,
-                      "signals": {s.name: s.value for s in v.signals},
-                      "reasons": {s.name: s.detail for s in v.signals}}
-            verdicts.append(record)
-            if v.poisoned:
-                w.flags.append({"type": "poisoned", "action": "quarantined", **record})
+        uncorroborated = bool(decision.uncorroborated)
+        w.flags.extend(decision.flags())
+        verdicts = [v.to_dict() for v in decision.verdicts]
         if out:
             w.evidence = [e for e in w.evidence if e.passage.id not in out]
             w.poisoned_out = not any(e.source == "corpus" for e in w.evidence)
@@ -568,16 +559,9 @@ class Pipeline:
     def _settle_contest(self, w: _Work) -> Answer:
         """An undecided corpus vote: abstain, let the closed-book answer pick a side, or
         take the vote's winner (``on_contested``)."""
-        mode = self.config.on_contested
-        if mode == "vote":
-            winner = w.contest[0]
-        else:
-            parametric = next((c for c in w.candidates if c.source == "parametric"), None)
-            sided = [c for c in w.contest if parametric is not None and same_answer(c.answer, parametric.answer)]
-            winner = sided[0] if mode == "parametric" and len(sided) == 1 else None
+        parametric = next((c for c in w.candidates if c.source == "parametric"), None)
+        winner, why = settle_contest(w.contest, parametric, self.config.on_contested)
         losers = [c for c in w.contest if c is not winner]
-        why = (f"corpus contested: {' vs '.join(repr(c.answer) for c in w.contest)}; "
-               f"{'abstain' if winner is None else f'{winner.answer!r} by on_contested={mode}'}")
         w.trace.append(StageRecord("arbitrate", "abstain" if winner is None else "corpus", 0.0,
                                    {"reason": why, "candidates": [(c.source, c.answer, list(c.evidence))
                                                                   for c in [*w.contest, *w.candidates]]}))
@@ -608,13 +592,6 @@ class Pipeline:
             return Answer("", "none", (), conflict_records, flags, trace=tuple(w.trace), question=w.query.question)
         return Answer(winner.answer, winner.source, tuple(winner.evidence), conflict_records,  # type: ignore[arg-type]
                       flags, trace=tuple(w.trace), question=w.query.question)
-
-
-def _uncorroborated(decision: DetectionDecision, crowd: int) -> bool:
-    """At least ``crowd`` kept passages back the answer, worth fewer than two independent
-    witnesses (paraphrases of one claim), and nothing contradicts it: how a fully poisoned
-    top k looks."""
-    return len(decision.support) >= crowd and decision.witnesses < 2.0 and not decision.rivals
 
 
 def _ms(start: float) -> float:

@@ -190,3 +190,51 @@ def test_private_fact_beats_an_equally_good_shared_one(store):
     pipe = Pipeline(store, ScriptedGenerator(default="x"))
     assert pipe.ask(Query(VELDORIA, namespace="alice")).text == "Alphaville"
     assert pipe.ask(Query(VELDORIA, namespace="bob")).text == "Ostrava"
+
+
+class _FixedReader:
+    """A stand-in reader: answers every question with the first passage's id."""
+
+    def __init__(self):
+        self.items = []
+
+    def read_many(self, items):
+        from rag.stages.read import Reading
+
+        self.items.extend(items)
+        return [Reading(passages[0].id, (passages[0].id,), "fixed") for _, passages in items]
+
+    def closed_book(self, questions):
+        return ["closed book"] * len(questions)
+
+
+class _KeepNothing:
+    """A stand-in filter that drops every passage."""
+
+    def filter(self, question, passages, *, sources=None):
+        from rag.stages.filter import FilterDecision
+
+        return FilterDecision(kept=(), dropped=())
+
+
+def test_stages_are_injected_objects_with_the_stage_methods(store):
+    reader = _FixedReader()
+    pipe = Pipeline(store, ScriptedGenerator(default="Paris"), PipelineConfig(detect=False), reader=reader)
+    answer = pipe.ask("What is the capital of Veldoria?")
+    assert reader.items and answer.text == answer.citations[0]  # the injected reader read it
+    closed = Pipeline(store, ScriptedGenerator(default="Paris"), PipelineConfig(detect=False),
+                      reader=_FixedReader(), knowledge_filter=_KeepNothing())
+    assert closed.ask("What is the capital of Veldoria?").text == "closed book"  # nothing kept: parametric
+
+
+def test_an_undecided_vote_is_settled_by_the_configured_policy():
+    from rag.stages.arbitrate import Candidate, settle_contest
+
+    sides = [Candidate("corpus", "Marrowgate", ("g1",)), Candidate("corpus", "Duskmere", ("p1",))]
+    assert settle_contest(sides, None, "vote")[0].answer == "Marrowgate"
+    assert settle_contest(sides, Candidate("parametric", "Duskmere"), "parametric")[0].answer == "Duskmere"
+    assert settle_contest(sides, Candidate("parametric", "Paris"), "parametric")[0] is None
+    winner, why = settle_contest(sides, Candidate("parametric", "Duskmere"), "abstain")
+    assert winner is None and "'Marrowgate' vs 'Duskmere'" in why
+    with pytest.raises(ConfigError, match="on_contested"):
+        settle_contest(sides, None, "coin")

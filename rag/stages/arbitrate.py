@@ -88,3 +88,37 @@ class PreferenceArbiter:
         if conflicts:
             reason += f"; overrides {', '.join(f'{c.source}={c.answer!r}' for c in conflicts)}"
         return ArbiterDecision(winner, losers, conflicts, reason)
+
+
+#: What to do when the corpus's vote does not decide (see :func:`settle_contest`).
+ON_CONTESTED = ("abstain", "parametric", "vote")
+
+
+def settle_contest(sides: Sequence[Candidate], parametric: Candidate | None, mode: str) -> tuple[Candidate | None, str]:
+    """The side an undecided corpus vote goes to, if any, and why.
+
+    Args:
+        sides: The corpus's answers, the vote's winner first.
+        parametric: The closed-book answer, if one was asked.
+        mode: ``abstain`` (no side), ``parametric`` (the one side the closed-book answer
+            agrees with; none if it agrees with no side or several) or ``vote`` (the vote's
+            winner, tie or not).
+
+    Example:
+        >>> sides = [Candidate("corpus", "Marrowgate", ("g1",)), Candidate("corpus", "Duskmere", ("p1",))]
+        >>> settle_contest(sides, Candidate("parametric", "Duskmere"), "parametric")[0].answer
+        'Duskmere'
+        >>> settle_contest(sides, None, "abstain")[0] is None
+        True
+    """
+    if mode not in ON_CONTESTED:
+        msg = f"on_contested must be one of {ON_CONTESTED}, got {mode!r}"
+        raise ConfigError(msg)
+    if mode == "vote":
+        winner: Candidate | None = sides[0]
+    else:
+        sided = [c for c in sides if parametric is not None and same_answer(c.answer, parametric.answer)]
+        winner = sided[0] if mode == "parametric" and len(sided) == 1 else None
+    why = (f"corpus contested: {' vs '.join(repr(c.answer) for c in sides)}; "
+           f"{'abstain' if winner is None else f'{winner.answer!r} by on_contested={mode}'}")
+    return winner, why

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -458,6 +459,27 @@ class PoisonDetector:
         )
         logger.debug("detect %r: %s", question, decision.reason)
         return decision
+
+    def needs_corroboration(self, decision: DetectionDecision) -> bool:
+        """At least ``min_cluster`` kept passages back the answer, worth fewer than two
+        independent witnesses (paraphrases of one claim), and nothing contradicts it: how a
+        fully poisoned top k looks. A deeper search should look for independent evidence."""
+        return len(decision.support) >= self.min_cluster and decision.witnesses < 2.0 and not decision.rivals
+
+    def corroborate(self, deeper: DetectionDecision, depth: int) -> DetectionDecision:
+        """The decision on a deeper search's passages, with the crowd quarantined when even
+        that search did not corroborate it: natural corpora seldom hold three paraphrases of
+        one claim and nothing else that states it, poisoning attacks do.
+
+        Args:
+            deeper: :meth:`inspect` of the passages of a search ``depth`` deep.
+            depth: How many passages that search retrieved (for the reason).
+        """
+        if not self.needs_corroboration(deeper):
+            return deeper
+        why = (f"one of {len(deeper.support)} passages backing {deeper.aggregate_answer!r} worth "
+               f"{deeper.witnesses:.2f} independent witnesses; nothing in the top {depth} corroborates them")
+        return replace(deeper, uncorroborated=deeper.support, crowd_reason=why)
 
     def _trust(self, score: float) -> float:
         if self.threshold <= 0.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,13 @@ class Verdict:
                 return sig
         raise KeyError(name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as a plain record: id, score, verdict, answer, and every signal's
+        value and reason."""
+        return {"passage_id": self.passage_id, "score": self.score, "poisoned": self.poisoned, "answer": self.answer,
+                "signals": {s.name: s.value for s in self.signals},
+                "reasons": {s.name: s.detail for s in self.signals}}
+
 
 @dataclass(frozen=True, slots=True)
 class DetectionDecision:
@@ -99,7 +107,10 @@ class DetectionDecision:
         rivals: Ids of the kept passages whose own answer contradicts the aggregate, stated
             at least as firmly as the firmest statement of any side.
         witnesses: How many independent witnesses ``support`` is worth (near-copies of
-            one claim count as fewer than their number; see ``PoisonDetector._witnesses``).
+            one claim count as fewer than their number; see :func:`rag.stages.detect.vote.witnesses`).
+        uncorroborated: Ids of a crowd quarantined because a deeper search found nothing to
+            corroborate it (see :meth:`~rag.stages.detect.PoisonDetector.corroborate`).
+        crowd_reason: Why, in words ("" when no crowd was quarantined).
         contested: The vote did not decide: some rival answer has at least ``1 /
             contest_margin`` of the aggregate's votes (one poison against one gold passage
             is such a tie). A reader should then trust neither side on the vote alone.
@@ -123,6 +134,20 @@ class DetectionDecision:
     rivals: tuple[str, ...] = ()
     contested: bool = False
     witnesses: float = 0.0
+    uncorroborated: tuple[str, ...] = ()
+    crowd_reason: str = ""
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Every passage taken out of the evidence: the flagged ones, then an uncorroborated crowd."""
+        return (*self.quarantined, *self.uncorroborated)
+
+    def flags(self) -> list[dict[str, Any]]:
+        """One record per passage taken out, as ``Answer.flags`` lists them: ``type``
+        ``poisoned`` (with the verdict's signals) or ``uncorroborated`` (with the reason)."""
+        out = [{"type": "uncorroborated", "action": "quarantined", "passage_id": pid,
+                "answer": self.aggregate_answer, "reason": self.crowd_reason} for pid in self.uncorroborated]
+        return out + [{"type": "poisoned", "action": "quarantined", **v.to_dict()} for v in self.verdicts if v.poisoned]
 
     def verdict(self, passage_id: str) -> Verdict:
         """The verdict on ``passage_id``; ``KeyError`` when no such passage was inspected."""
