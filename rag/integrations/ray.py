@@ -51,10 +51,13 @@ def _ray() -> Any:
 
 
 def _connect(address: str | None) -> Any:
+    # Ray's own output follows the level set on the "ray" logger (ERROR under `rag -q`), read
+    # before importing Ray, which resets it; the workers' output is forwarded only at INFO.
+    level = logging.getLogger("ray").level or logging.INFO
     ray = _ray()
     if not ray.is_initialized():
         logger.info("connecting to Ray (%s)", address or os.environ.get("RAY_ADDRESS") or "a new local instance")
-        ray.init(address=address)
+        ray.init(address=address, logging_level=level, log_to_driver=level <= logging.INFO)
     return ray
 
 

@@ -173,3 +173,19 @@ def test_answer_pool_refuses_to_share_a_qdrant_local_folder(tmp_path):
         AnswerPool(tmp_path / "s", generator_factory=ScriptedGenerator, num_workers=2, embedder_factory=HashEmbedder)
     with pytest.raises(ConfigError, match="batch_size"):
         AnswerPool(tmp_path / "s", generator_factory=ScriptedGenerator, batch_size=0)
+
+
+def test_ray_own_output_follows_the_ray_logger_level(monkeypatch):
+    import logging
+    import types
+
+    from rag.integrations import ray as rag_ray
+
+    calls = []
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append(kw))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(logging.getLogger("ray"), "level", logging.ERROR)  # what `rag -q` sets
+    rag_ray._connect(None)
+    monkeypatch.setattr(logging.getLogger("ray"), "level", logging.NOTSET)  # a library user's default
+    rag_ray._connect(None)
+    assert [(c["logging_level"], c["log_to_driver"]) for c in calls] == [(logging.ERROR, False), (logging.INFO, True)]
