@@ -155,7 +155,7 @@ def test_answer_score_normalises_length_between_sum_and_mean():
     from rag.protocols import ContinuationScore
     from rag.stages.read import answer_score
 
-    name = ContinuationScore(-3.0, 2)  # a rare name: two surprising tokens
+    name = ContinuationScore(-2.0, 2)  # a rare name: two surprising tokens
     date = ContinuationScore(-6.0, 11)  # a date: many digits, each easy after the first
     assert answer_score(name) > answer_score(date)  # the mean per token would pick the date
     assert answer_score(ContinuationScore(-2.0, 4)) > answer_score(ContinuationScore(-1.5, 1))  # the sum would pick the shorter
