@@ -44,14 +44,14 @@ def set_offline() -> None:
 
 def route_runtime_logs() -> None:
     """Before a transformers model loads: its logs go through :mod:`logging` (its own stderr
-    handler off), and its progress bars ("Loading weights", hub downloads) show only while
-    ``rag.models`` logs at INFO, as the command line does without ``-q``."""
+    handler off), and its progress bars are off (huggingface_hub's too). Loading a local model
+    takes a second or two, and its "Loading weights" bar would cut through the bar of
+    whatever job loaded it (an evaluation loads its generator on the first question)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_default_handler()
     hf_logging.enable_propagation()
-    if logging.getLogger("rag.models").getEffectiveLevel() > logging.INFO:
-        hf_logging.disable_progress_bar()  # also huggingface_hub's bars
+    hf_logging.disable_progress_bar()
 
 
 def cache_dir() -> Path:

@@ -72,16 +72,13 @@ def test_cache_dir_env(monkeypatch, tmp_path):
     assert offline.cache_dir() == tmp_path
 
 
-def test_transformers_logs_go_through_logging_and_bars_follow_the_level(caplog):
+def test_transformers_logs_go_through_logging_and_its_bars_are_off(caplog):
     from transformers.utils import logging as hf_logging
 
     hf_logging.enable_progress_bar()
-    caplog.set_level(logging.INFO, logger="rag.models")
+    caplog.set_level(logging.INFO)
     offline.route_runtime_logs()
-    assert hf_logging.is_progress_bar_enabled()  # the CLI without -q shows "Loading weights"
-    caplog.set_level(logging.WARNING, logger="rag.models")
-    offline.route_runtime_logs()
-    assert not hf_logging.is_progress_bar_enabled()  # -q, or a library user who set up no logging
+    assert not hf_logging.is_progress_bar_enabled()  # no "Loading weights" inside a job's own bar
     assert logging.getLogger("transformers").propagate
     hf_logging.get_logger("transformers.modeling_utils").warning("from transformers")
     assert any(r.name.startswith("transformers") and r.message == "from transformers" for r in caplog.records)
