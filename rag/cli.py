@@ -309,8 +309,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # The runtimes' own records: their warnings without -q, only their errors with it. Their
-    # progress bars follow the level too (rag.models.offline.route_runtime_logs), and
-    # llama.cpp's lines come at debug level (-v) through rag.models.llama_cpp.
+    # progress bars are off (rag.models.offline.route_runtime_logs), llama.cpp's lines come at
+    # debug level (-v) through rag.models.llama_cpp, and Ray's follow the "ray" level set here.
     for noisy in ("transformers", "sentence_transformers", "huggingface_hub", "httpx", "urllib3", "faiss", "ray"):
         logging.getLogger(noisy).setLevel(logging.ERROR if args.quiet else max(level, logging.WARNING))
 
