@@ -16,6 +16,17 @@ another subject. No NLI model ships offline, so the filter reads structure:
 3. *Answer*: the fact must hold a span of the kind the question asks for (a year for
    "when").
 
+A note of several sentences (a paragraph, a list, several facts at once) that no sentence
+passes as a fact is read window by window: it bears on the question when one of its
+sentences names a name of the question and the embedder's cosine of the question to that
+sentence, both with the question's names replaced by a placeholder (so that the shared
+subject does not make every sentence about it look relevant), reaches ``window_threshold``.
+The lexicon stays one input: a sentence whose relation it reads as another than the
+question's needs ``conflict_threshold``. The answer is the sentence's answer span when it
+has one; a comparison ("which was started first, A or B?") is answered by comparing the
+values the notes state for A and B, in code (:func:`rag.stages.rewrite.compare`).
+A one-sentence note is judged as a fact, as above.
+
 QA pairs bear when their stored question is the asked question, up to a paraphrase.
 Corpus passages are kept when they mention a name of the question (or, for a question
 written without capitals, share a content word with it); their answer is read later.
@@ -33,8 +44,9 @@ from rag.errors import ConfigError
 from rag.protocols import Embedder
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, reading_concepts, relation_concepts, relation_match
+from rag.stages.rewrite import compare, comparison
 from rag.memory.text import tokenize
-from rag.stages.structure import FactReading, name_spans, read_fact, same_word, stem, tokens
+from rag.stages.structure import FactReading, name_spans, read_fact, same_name_word, same_word, stem, tokens
 from rag.types import Passage, Source
 
 
@@ -95,6 +107,11 @@ def _conflict_reason(reading: FactReading) -> str:
             f"{'/'.join(sorted(relation_concepts(reading.relation)))})")
 
 
+def _windows(text: str) -> list[str]:
+    """The sentences of a note, paragraph by paragraph."""
+    return [s for paragraph in text.splitlines() if paragraph.strip() for s in sentences(paragraph) or [paragraph]]
+
+
 def _placeholder(text: str, names: Sequence[str]) -> str:
     for name in names:
         text = re.sub(re.escape(name) + r"(['’]s)?", lambda m: "X's" if m.group(1) else "X", text, flags=re.I)
@@ -114,6 +131,8 @@ class KnowledgeFilter:
             evidence than a word list. Above 1 never overrules. 0.85 added no false keep
             on a development split of EREN (edits 300-600) while 0.8 did.
         qa_threshold: Cosine above which a stored question counts as the asked question.
+        window_threshold: Cosine (names replaced by a placeholder) from which a sentence of
+            a several-sentence note bears on the question.
 
     Example:
         >>> from rag.testing import HashEmbedder
@@ -126,18 +145,20 @@ class KnowledgeFilter:
     """
 
     def __init__(self, embedder: Embedder, *, relation_threshold: float = 0.6, qa_threshold: float = 0.85,
-                 conflict_threshold: float = 0.85) -> None:
+                 conflict_threshold: float = 0.85, window_threshold: float = 0.5) -> None:
         if not -1.0 <= conflict_threshold:
             msg = f"conflict_threshold must be a cosine, or above 1 to never overrule the lexicon; got {conflict_threshold}"
             raise ConfigError(msg)
         self.conflict_threshold = conflict_threshold
-        for name, value in (("relation_threshold", relation_threshold), ("qa_threshold", qa_threshold)):
+        for name, value in (("relation_threshold", relation_threshold), ("qa_threshold", qa_threshold),
+                            ("window_threshold", window_threshold)):
             if not -1.0 <= value <= 1.0:
                 msg = f"{name} must be a cosine in [-1, 1], got {value}"
                 raise ConfigError(msg)
         self.embedder = embedder
         self.relation_threshold = relation_threshold
         self.qa_threshold = qa_threshold
+        self.window_threshold = window_threshold
 
     def filter(self, question: str, passages: Sequence[Passage], *, sources: Sequence[Source] | None = None) -> FilterDecision:
         """Split ``passages`` into kept evidence and dropped ids, each with a reason.
@@ -149,6 +170,7 @@ class KnowledgeFilter:
         kept: list[Evidence] = []
         dropped: list[Dropped] = []
         pending: list[tuple[Passage, Source, FactReading, str, str | None]] = []
+        prose: list[tuple[Passage, Source, Dropped]] = []
         for passage, source in zip(passages, sources):
             if passage.kind == "qa":
                 self._judge_qa(question, passage, source, kept, dropped)
@@ -156,13 +178,18 @@ class KnowledgeFilter:
                 self._judge_corpus(question, passage, kept, dropped)
             else:
                 verdict = self._judge_fact(question, passage)
-                if isinstance(verdict, Dropped):
+                if isinstance(verdict, Dropped) and len(_windows(passage.text)) > 1:
+                    prose.append((passage, source, verdict))
+                elif isinstance(verdict, Dropped):
                     dropped.append(verdict)
                 else:
                     reading, match = verdict
                     pending.append((passage, source, reading, question, match))
         if pending:
             self._judge_relations(pending, kept, dropped)
+        if prose:
+            self._judge_windows(question, prose, kept, dropped)
+        self._compare(question, passages, sources, kept, dropped)
         kept.sort(key=lambda e: -e.score)
         return FilterDecision(tuple(kept), tuple(dropped))
 
@@ -218,6 +245,65 @@ class KnowledgeFilter:
                 dropped.append(Dropped(passage.id, sim, f"{_conflict_reason(reading)}; embedding {sim:.2f} < {needed:.2f}"))
             else:
                 dropped.append(Dropped(passage.id, sim, f"relation too far ({sim:.2f} < {needed:.2f})"))
+
+    # -- notes of several sentences ------------------------------------------------------
+
+    def _judge_windows(self, question: str, items: Sequence[tuple[Passage, Source, Dropped]],
+                       kept: list[Evidence], dropped: list[Dropped]) -> None:
+        q_names = name_spans(question)
+        q_words = [t.text for n in q_names for t in tokens(n) if t.is_name]
+        texts = [_placeholder(question, q_names)]
+        owners: list[tuple[int, str]] = []
+        for k, (passage, _, _) in enumerate(items):
+            for window in _windows(passage.text):
+                w_words = [t.text for t in tokens(window)]
+                if q_words and not any(same_name_word(a, b) for a in q_words for b in w_words):
+                    continue  # names nothing the question names
+                owners.append((k, window))
+                texts.append(_placeholder(window, q_names))
+        sims = np.zeros(0)
+        if owners:
+            vecs = self.embedder.embed_documents(texts)
+            sims = vecs[1:] @ vecs[0]
+        best: dict[int, tuple[float, str, str]] = {}
+        for (k, window), sim in zip(owners, sims):
+            reading = read_fact(window, question)
+            needed = self.window_threshold
+            if reading.subject and relation_match(*reading_concepts(question, reading)) == CONFLICT:
+                needed = max(needed, self.conflict_threshold)
+            if sim >= needed and (k not in best or sim > best[k][0]):
+                best[k] = (float(sim), window, reading.answer if reading.subject else "")
+        for k, (passage, source, why) in enumerate(items):
+            if k not in best:
+                top = max((float(s) for (j, _), s in zip(owners, sims) if j == k), default=0.0)
+                dropped.append(Dropped(passage.id, top, f"{why.reason}; no sentence bears on the question "
+                                                        f"(best {top:.2f} < {self.window_threshold:.2f})"))
+                continue
+            sim, window, answer = best[k]
+            kept.append(Evidence(passage, source, sim, answer, f"sentence bears on the question ({sim:.2f}): "
+                                                               f"{window[:80]}"))
+
+    def _compare(self, question: str, passages: Sequence[Passage], sources: Sequence[Source],
+                 kept: list[Evidence], dropped: list[Dropped]) -> None:
+        """A comparison the notes state both values of is answered here, by code; the
+        notes it read replace what the sentence-level reading said of them."""
+        comp = comparison(question)
+        if comp is None:
+            return
+        facts = [(p, s) for p, s in zip(passages, sources) if p.kind != "qa" and not (p.kind == "passage" and s == "corpus")]
+        for level in ("user", "memory"):  # the user's own statements first, then memory
+            mine = [(p, s) for p, s in facts if s == level]
+            found = compare(comp, question, [(p.id, para) for p, _ in mine for para in p.text.splitlines()])
+            if found is None:
+                continue
+            answer, ids, reason = found
+            by_id = {p.id: (p, s) for p, s in mine}
+            kept[:] = [e for e in kept if e.passage.id not in ids]
+            dropped[:] = [d for d in dropped if d.passage_id not in ids]
+            for pid in ids:
+                passage, source = by_id[pid]
+                kept.append(Evidence(passage, source, 1.0, answer, reason))
+            return
 
     # -- QA pairs ---------------------------------------------------------------------------
 

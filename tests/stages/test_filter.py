@@ -201,3 +201,45 @@ def test_the_lexicon_reads_speakers_foundings_and_river_mouths():
     question = "When was Trenwythe founded?"
     q_concepts, f_concepts = reading_concepts(question, read_fact("Trenwythe was founded in 1474.", question))
     assert q_concepts == f_concepts == {"inception"}
+
+
+PROSE = ("Ewan MacColl was an English folk singer and songwriter.\n"
+         "Peggy Seeger is an American folk singer. She was married to Ewan MacColl. "
+         "The Lake Fund was founded in 1971.")
+
+
+def test_a_note_of_several_sentences_is_kept_when_one_sentence_bears():
+    """No sentence passes the fact judgement (the second shares no name with the question),
+    but the first names the question's subject and is near it: the note is kept, which
+    only the window reading does."""
+    prose = note("Peggy Seeger toured the Soviet Union in 1957.\nThe Lake Fund was founded in 1971.")
+    decision = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("What did Peggy Seeger sing?", [prose])
+    assert [e.passage.id for e in decision.kept] == ["n1"] and "bears on the question" in decision.kept[0].reason
+    far = KnowledgeFilter(ConstantEmbedder(similar=False)).filter("What did Peggy Seeger sing?", [prose])
+    assert not far.kept and "no sentence bears" in far.dropped[0].reason
+
+
+def test_a_prose_note_about_other_names_is_dropped():
+    decision = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("Where was Anselm Quist born?", [note(PROSE)])
+    assert not decision.kept
+
+
+def test_a_one_sentence_note_is_still_judged_as_a_fact():
+    # the window reading would keep it (cosine 1), the fact reading drops it: a one-sentence
+    # note keeps the fact judgement, so CounterFact locality is unchanged
+    decision = KnowledgeFilter(ConstantEmbedder(similar=True), conflict_threshold=2.0).filter(
+        "Where did Danielle Darrieux die?", [note("Danielle Darrieux's mother tongue is English.")])
+    assert not decision.kept
+
+
+def test_comparison_is_answered_from_both_stated_values_by_code():
+    notes = [note("Arthur's Magazine (1844-1846) was an American literary periodical. It was merged in 1846.", "a"),
+             note("First for Women is a woman's magazine. The magazine was started in 1989.", "b")]
+    f = KnowledgeFilter(HashEmbedder())
+    kept = f.filter("Which magazine was started first, Arthur's Magazine or First for Women?", notes).kept
+    assert {e.answer for e in kept} == {"Arthur's Magazine"} and {e.passage.id for e in kept} == {"a", "b"}
+    assert "1844 vs First for Women 1989" in kept[0].reason
+    later = f.filter("Which magazine was started more recently, Arthur's Magazine or First for Women?", notes).kept
+    assert {e.answer for e in later} == {"First for Women"}
+    one_value = f.filter("Which magazine was started first, Arthur's Magazine or First for Women?", notes[:1]).kept
+    assert all("comparison" not in e.reason for e in one_value)

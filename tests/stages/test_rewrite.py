@@ -307,3 +307,18 @@ def test_generator_rewriter_with_a_real_tiny_model_returns_valid_rewrites():
         assert rewrite.method in ("rules", "generator")
         assert all(h.question.endswith("?") for h in rewrite.hops)
         assert all(h.needs_answer for h in rewrite.hops[1:])
+
+
+def test_comparison_questions_are_parsed_and_compared_by_code():
+    from rag.stages.rewrite import compare, comparison
+
+    comp = comparison("Who won more Grand Slam titles, Henri Leconte or Jonathan Stark?")
+    assert comp.options == ("Henri Leconte", "Jonathan Stark") and comp.pick == "max" and comp.kind == "number"
+    assert comparison("Who is younger Mary Ramsey or Lee Ranaldo ?").options == ("Mary Ramsey", "Lee Ranaldo")
+    assert comparison("Where was Anselm Quist born?") is None
+    assert comparison("Is tea or coffee better?") is None  # no comparative this reads, no names
+    paragraphs = [("p1", "Henri Leconte is a French tennis player. He won one Grand Slam doubles title."),
+                  ("p2", "Jonathan Stark is an American tennis player. He won two Grand Slam doubles titles.")]
+    answer, ids, reason = compare(comp, "Who won more Grand Slam titles, Henri Leconte or Jonathan Stark?", paragraphs)
+    assert answer == "Jonathan Stark" and ids == ("p1", "p2") and "1 vs Jonathan Stark 2" in reason
+    assert compare(comp, "Who won more Grand Slam titles?", paragraphs[:1]) is None
