@@ -152,14 +152,16 @@ def _format_of(path: Path, record: Any) -> str:
 
 def _texts(value: Any, what: str) -> list[str]:
     if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise TypeError(f"{what} must be a list of strings")
+        msg = f"{what} must be a list of strings"
+        raise TypeError(msg)
     return [t.strip() for t in value]
 
 
 def _answers(value: Any, what: str) -> list[str]:
     forms = [value] if isinstance(value, str | int | float) else value
     if not isinstance(forms, list) or not forms:
-        raise TypeError(f"{what} must be a string or a non-empty list")
+        msg = f"{what} must be a string or a non-empty list"
+        raise TypeError(msg)
     return [str(a).strip() for a in forms if str(a).strip()]
 
 
@@ -181,7 +183,8 @@ def _parse(path: Path, fmt: str, i: int, rec: dict[str, Any]) -> Target:
                       tuple(poisons), published=tuple(poisons), answers=tuple(answers), format=fmt)
     adv = rec.get("adv_texts") or []
     if isinstance(adv, str) or not all(isinstance(t, str) and t.strip() for t in adv):
-        raise TypeError("adv_texts must be a list of non-empty strings")
+        msg = "adv_texts must be a list of non-empty strings"
+        raise TypeError(msg)
     adv = [t.strip() for t in adv]
     return Target(tid, rec["question"].strip(), answers[0], str(rec["incorrect answer"]).strip(), tuple(adv),
                   published=tuple(adv), answers=tuple(answers), format=fmt)
@@ -197,7 +200,8 @@ def _contexts(path: Path, fmt: str, i: int, rec: dict[str, Any], tid: str) -> li
     elif fmt == "robustrag":
         snippets = rec["context"]
         if not isinstance(snippets, list) or not all(isinstance(c, dict) for c in snippets):
-            raise TypeError("context must be a list of {title, text} objects")
+            msg = "context must be a list of {title, text} objects"
+            raise TypeError(msg)
         out, skipped = [], []
         for j, c in enumerate(snippets):
             text, title = str(c.get("text") or "").strip(), str(c.get("title") or "").strip()
@@ -253,7 +257,8 @@ def load_targets(targets: str | Path, gold: str | Path | None = None, limit: int
     for i, rec in enumerate(records):
         try:
             if not isinstance(rec, dict):
-                raise TypeError(f"expected an object, got {type(rec).__name__}")
+                msg = f"expected an object, got {type(rec).__name__}"
+                raise TypeError(msg)
             target = _parse(path, fmt, i, rec)
             contexts = _contexts(path, fmt, i, rec, target.id)
         except (KeyError, TypeError, AttributeError) as exc:

@@ -173,14 +173,14 @@ class RobustRAGKeyword:
     def defend_many(self, requests: Sequence[DefenceRequest]) -> list[DefenceDecision]:
         isolated = _isolated_answers(self.reader, requests)
         partial = []
-        for request, answers in zip(request_list := list(requests), isolated):
+        for request, answers in zip(request_list := list(requests), isolated, strict=True):
             spoken = [a for a in answers if not _is_no_answer(a)]
             counts = Counter(w for a in spoken for w in _keywords(a))
             mu = min(self.alpha * len(spoken), self.beta)
             order = {w: i for i, w in enumerate(dict.fromkeys(w for a in spoken for w in _keywords(a)))}
             kept = sorted((w for w, c in counts.items() if c >= mu), key=lambda w: (-counts[w], order[w]))
             judgements = []
-            for p, a in zip(request.passages, answers):
+            for p, a in zip(request.passages, answers, strict=True):
                 words = _keywords(a) if not _is_no_answer(a) else []
                 share = sum(w in kept for w in words) / len(words) if words else 0.0
                 top = max((counts[w] for w in words), default=0)
@@ -191,7 +191,7 @@ class RobustRAGKeyword:
                                             {"kept_keyword_share": share, "max_keyword_count": float(top)}))
             partial.append((judgements, kept, mu, len(spoken)))
         prompts = [(r.question, [Passage("robustrag:keywords", "Keywords: " + ", ".join(kept))])
-                   for r, (_, kept, _, _) in zip(request_list, partial) if kept]
+                   for r, (_, kept, _, _) in zip(request_list, partial, strict=True) if kept]
         finals = iter(self.reader.read_many(prompts)) if prompts else iter(())
         out = []
         for judgements, kept, mu, m in partial:
@@ -330,7 +330,7 @@ class TrustRAG:
         labels = _kmeans2(z, self.seed) if n > 2 else np.arange(n)
         groups = [[i for i in range(n) if labels[i] == c] for c in (0, 1)]
         means = [_mean_pairwise(sims, g) for g in groups]
-        for g, m in zip(groups, means):
+        for g, m in zip(groups, means, strict=True):
             for i in g:
                 values[i]["cluster_cosine"] = m
                 values[i]["cluster_size"] = float(len(g))
@@ -374,19 +374,19 @@ class TrustRAG:
         if self.self_assess:
             internal = self.reader.closed_book([r.question for r in requests])
             rest = [DefenceRequest(r.question, tuple(p for i, p in enumerate(r.passages) if i not in gone),
-                                   r.vectors) for r, gone in zip(requests, removed)]
+                                   r.vectors) for r, gone in zip(requests, removed, strict=True)]
             answers = _isolated_answers(self.reader, rest)
-            for q, (r, gone, said) in enumerate(zip(requests, removed, answers)):
+            for q, (r, gone, said) in enumerate(zip(requests, removed, answers, strict=True)):
                 idx = [i for i in range(len(r.passages)) if i not in gone]
                 own = internal[q]
                 if _is_no_answer(own) or not any(answers_agree(own, a) for a in said if not _is_no_answer(a)):
                     continue  # the generator knows nothing the passages back: no judgement
-                for i, a in zip(idx, said):
+                for i, a in zip(idx, said, strict=True):
                     if not _is_no_answer(a) and not answers_agree(own, a):
                         gone[i] = (f"its answer {a!r} contradicts the generator's own knowledge {own!r}, "
                                    "which other passages back")
         out = []
-        for r, gone, (_, values), own in zip(requests, removed, stage1, internal):
+        for r, gone, (_, values), own in zip(requests, removed, stage1, internal, strict=True):
             judgements = tuple(Judgement(p.id, i in gone, gone.get(i, "kept"), values[i])
                                for i, p in enumerate(r.passages))
             out.append(DefenceDecision(judgements, None, {"internal_knowledge": own}))
@@ -606,16 +606,16 @@ class DefendedRAG:
             texts = [p.full_text for ps in passages for p in ps]
             vectors = self.store.embedder.embed_documents(texts) if texts else np.zeros((0, 1))
             requests, at = [], 0
-            for q, ps in zip(questions, passages):
+            for q, ps in zip(questions, passages, strict=True):
                 requests.append(DefenceRequest(q, tuple(ps), np.asarray(vectors[at : at + len(ps)])))
                 at += len(ps)
             decisions = list(self.defence.defend_many(requests))
             defend_ms = (time.perf_counter() - start) * 1000 / max(1, len(questions))
         to_read = [(q, [p for p in ps if d is None or p.id in d.kept])
-                   for q, ps, d in zip(questions, passages, decisions) if d is None or d.answer is None]
+                   for q, ps, d in zip(questions, passages, decisions, strict=True) if d is None or d.answer is None]
         readings = iter(self.reader.read_many(to_read)) if to_read else iter(())
         out = []
-        for q, ps, d in zip(questions, passages, decisions):
+        for q, ps, d in zip(questions, passages, decisions, strict=True):
             trace = [StageRecord("retrieve", f"{len(ps)} passages", retrieve_ms, {"ids": [p.id for p in ps]})]
             flags: list[dict[str, Any]] = []
             if d is not None:
