@@ -64,7 +64,12 @@ class PipelineConfig:
         rewrite: Search with several rewritings of the question, fused.
         decompose: Answer nested (multi-hop) questions one hop at a time.
         max_passages: Corpus passages read per question.
-        extractive: Read answers out of the evidence before asking the generator.
+        extractive: Read answers out of the evidence before asking the generator (off:
+            the generator answers, as in plain RAG).
+        reader: How answers are read out of the evidence when ``extractive``:
+            ``likelihood`` (evidence spans scored by the generator; extraction by rules
+            with a generator that cannot score) or ``extractive`` (rules only). See
+            :mod:`rag.stages.read`.
         filter: Drop evidence that does not bear on the question (off: every retrieved
             passage counts, as in plain RAG).
         arbiter: Choose among sources by ``order`` (off: plain RAG, the reader reads the
@@ -112,6 +117,7 @@ class PipelineConfig:
     rewrite: bool = True
     decompose: bool = True
     extractive: bool = True
+    reader: str = "likelihood"
     filter: bool = True
     arbiter: bool = True
     memory_first: bool = True
@@ -135,6 +141,9 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_passages < 1:
             msg = f"k and max_passages must be positive, got k={self.k}, max_passages={self.max_passages}"
+            raise ConfigError(msg)
+        if self.reader not in ("likelihood", "extractive"):
+            msg = f"reader must be 'likelihood' or 'extractive', got {self.reader!r}"
             raise ConfigError(msg)
         if self.parametric not in PARAMETRIC_MODES:
             msg = f"parametric must be one of {PARAMETRIC_MODES}, got {self.parametric!r}"
@@ -231,7 +240,7 @@ class Pipeline:
         self.generator = generator
         self.config = config or PipelineConfig()
         self.reader = reader or Reader(generator, max_passages=self.config.max_passages,
-                                       extractive=self.config.extractive)
+                                       mode=self.config.reader if self.config.extractive else "generate")
         self.filter = knowledge_filter or KnowledgeFilter(store.embedder)
         self.arbiter = PreferenceArbiter(self.config.order, abstain=self.config.abstain)
         self.detector = detector
