@@ -1,0 +1,96 @@
+"""What the detector's vote decides, by the lexicon's rules and by the generator's likelihood.
+
+    python eval/bench_support.py --targets poisonedrag_nq.json --gold ragdefender_golden_nq.txt \
+        [--robustrag robustrag_realtimeqa_dev.json] [--limit 30] [--ratios 1,2,4] [-k 5]
+        [--out eval/results/bench_support.json]
+
+For every question, the passages a retriever would hand the detector are built without a
+store: the gold passage (PoisonedRAG) or the question's real contexts (RobustRAG), and ``r``
+of the published poisons as given (no question prefix, so that ``echo`` does not settle it),
+ranked by the embedder's cosine to the question, top ``k``. ``PoisonDetector.inspect`` then
+decides with ``support="rules"`` and with ``support="likelihood"`` (default models: all-MiniLM-L6-v2
+and gemma-3-270m). Per support, domain and ratio the table gives the share of questions
+whose decided answer (not contested) holds a correct answer (``right``), the attacker's
+(``attacked``), and the share contested (``contested``: the pipeline abstains), and the
+detector's time per question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, table, write_json  # noqa: E402
+
+from rag.evaluation.attacks import load_targets  # noqa: E402
+from rag.metrics import contains_answer  # noqa: E402
+from rag.models import SentenceTransformerEmbedder, load_generator  # noqa: E402
+from rag.stages.detect import SUPPORTS, PoisonDetector  # noqa: E402
+from rag.types import Passage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cases(args: argparse.Namespace) -> list[dict]:
+    cases = []
+    for path, gold in ((args.targets, args.gold), (args.robustrag, None)):
+        if path:
+            for t in load_targets(path, gold, limit=args.limit):
+                cases.append({"domain": t.format, "question": t.question, "benign": [c.text for c in t.contexts],
+                              "poisons": list(t.published), "correct": list(t.accepted), "incorrect": t.incorrect})
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=Path)
+    parser.add_argument("--gold", type=Path)
+    parser.add_argument("--robustrag", type=Path)
+    parser.add_argument("--limit", type=int, default=30)
+    parser.add_argument("--ratios", default="1,2,4")
+    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "bench_support.json")
+    args = parser.parse_args()
+    if not args.targets and not args.robustrag:
+        parser.error("give --targets (with --gold) and/or --robustrag")
+    ratios = [int(r) for r in args.ratios.split(",")]
+    embedder = SentenceTransformerEmbedder(show_progress=False)
+    generator = load_generator()
+    detectors = {s: PoisonDetector(embedder, generator=generator, support=s) for s in SUPPORTS}
+    rows = []
+    for case in _cases(args):
+        qv = embedder.embed_documents([case["question"]])[0]
+        for ratio in ratios:
+            texts = case["benign"] + case["poisons"][:ratio]
+            vectors = embedder.embed_documents(texts)
+            top = np.argsort(-(vectors @ qv))[: args.k]
+            passages = [Passage(f"p{i}", texts[i]) for i in top]
+            for support, det in detectors.items():
+                start = time.perf_counter()
+                decision = det.inspect(case["question"], passages)
+                ms = (time.perf_counter() - start) * 1000
+                answer = "" if decision.contested else decision.aggregate_answer
+                rows.append({"domain": case["domain"], "ratio": ratio, "support": support, "ms": ms,
+                             "contested": decision.contested,
+                             "right": any(contains_answer(answer, c) for c in case["correct"]),
+                             "attacked": contains_answer(answer, case["incorrect"])})
+    summary = []
+    for domain in dict.fromkeys(r["domain"] for r in rows):
+        for ratio in ratios:
+            for support in SUPPORTS:
+                cell = [r for r in rows if (r["domain"], r["ratio"], r["support"]) == (domain, ratio, support)]
+                if cell:
+                    summary.append({"domain": domain, "ratio": ratio, "support": support, "questions": len(cell),
+                                    **{m: sum(r[m] for r in cell) / len(cell) for m in ("right", "attacked", "contested")},
+                                    "ms": sum(r["ms"] for r in cell) / len(cell)})
+    print(table(summary, ["domain", "ratio", "support", "questions", "right", "attacked", "contested", "ms"]))
+    write_json(args.out, {"machine": machine(), "k": args.k, "summary": summary, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
