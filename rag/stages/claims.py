@@ -11,8 +11,9 @@ facts, memory notes, corpus passages), by quantities that do not depend on the d
    word is paraphrased by a sentence word whose embedder cosine reaches ``word_threshold``
    ("film" for "movie"). When a claim word has no counterpart, a positive sentence that
    states other words in its place refutes the claim ("Telemundo is a Spanish-language
-   network" against "... an English-language network"); a negative one ("X is not in A")
-   or one that just says less decides nothing.
+   network" against "... an English-language network") when fewer than half of the claim's
+   content words lack a counterpart (the rest of the claim agrees); a negative sentence ("X
+   is not in A"), one about something else, or one that just says less decides nothing.
 3. *Polarity*, read from structure: the parity of negations in the sentence and in the
    claim. A negation is a negative particle (``not``, ``n't``, ``never``, ``no``, ...) or a
    verb that negates its complement (``refuse``/``fail``/``decline`` to). When every claim
@@ -230,7 +231,10 @@ class ClaimChecker:
         claim_only, sentence_only = _differing(claim, sentence)
         unmatched = self._without_counterpart(claim_only, sentence_only)
         if unmatched:
-            if sentence_only and polarity(sentence) > 0:
+            # another value for one slot of the claim: the rest of the claim must agree
+            # (fewer than half its content words unmatched), else it is another statement
+            agrees = 2 * len(unmatched) < len(_content_words(claim))
+            if sentence_only and agrees and polarity(sentence) > 0:
                 stated = ", ".join(w for w, _ in sentence_only)
                 return out(REFUTED, f"states {stated} where the claim says {', '.join(unmatched)}")
             return out(NOT_ENOUGH, f"does not state {', '.join(unmatched)}")

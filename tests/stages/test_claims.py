@@ -114,3 +114,10 @@ def _corpus(tmp_path):
     path = tmp_path / "corpus.jsonl"
     path.write_text(json.dumps({"_id": "c1", "title": "Homeland", "text": "Homeland is a television series."}) + "\n")
     return path
+
+
+def test_a_sentence_about_something_else_that_shares_a_name_decides_nothing():
+    corpus = Passage("c1", "Homeland is an American television series.")
+    checker = ClaimChecker(HashEmbedder(), topic_threshold=0.0)
+    verdict = checker.check("Nicholas Brody isn't a character on Homeland.", {"corpus": [corpus]})
+    assert verdict.verdict == NOT_ENOUGH
