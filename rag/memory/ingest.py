@@ -84,6 +84,9 @@ def _parse_jsonl_line(line: str, where: str) -> tuple[str, str, str, dict[str, A
     if doc_id is None or not isinstance(text, str):
         msg = f"{where}: needs an id ({'/'.join(_ID_KEYS)}) and a string text ({'/'.join(_TEXT_KEYS)})"
         raise InputFormatError(msg)
+    if not text.strip():  # real search snippets have them; there is nothing to retrieve
+        msg = f"{where}: record {doc_id!r} has empty text"
+        raise InputFormatError(msg)
     title = record.get("title") or ""
     metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
     return str(doc_id), title if isinstance(title, str) else str(title), text, metadata

@@ -195,7 +195,7 @@ def test_a_corpus_record_with_empty_text_is_skipped_with_a_warning(files, tmp_pa
     rows = run(files, tmp_path / "run", configs=("undefended",), attacks=("blackbox",), ratios=(1,),
                innocence=(), corpus=corpus)
     assert row(rows, "undefended", "none", 0)["accuracy"] == 1.0
-    assert "c.jsonl: record 'd2' has empty text" in caplog.text
+    assert "c.jsonl:2: record 'd2' has empty text" in caplog.text  # by file and line, as rag index says it
     assert "c.jsonl:3" in caplog.text  # the malformed record, by line, from the ingest's lenient path
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["distractors"] == 1

@@ -98,3 +98,13 @@ def test_a_utf8_byte_order_mark_is_dropped(tmp_path):
     f.write_bytes(b'\xef\xbb\xbf{"_id": "a", "text": "ok"}\n')
     (tmp_path / "d.txt").write_bytes(b"\xef\xbb\xbfHello there.")
     assert [(p.id, p.text) for p in read_corpus(tmp_path)] == [("a", "ok"), ("d", "Hello there.")]
+
+
+def test_a_record_with_empty_text_is_skipped_naming_file_and_line(tmp_path, caplog):
+    from rag.memory.ingest import IngestReport, read_corpus
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "d1", "text": "The Osk is a river."}\n{"_id": "d2", "text": "  "}\n', encoding="utf-8")
+    report = IngestReport()
+    assert [p.id for p in read_corpus(corpus, report=report)] == ["d1"]
+    assert report.malformed == 1 and "c.jsonl:2: record 'd2' has empty text" in report.problems[0]
