@@ -603,12 +603,16 @@ class DefendedRAG:
         defend_ms = 0.0
         if self.defence is not None:
             start = time.perf_counter()
-            texts = [p.full_text for ps in passages for p in ps]
-            vectors = self.store.embedder.embed_documents(texts) if texts else np.zeros((0, 1))
-            requests, at = [], 0
-            for q, ps in zip(questions, passages, strict=True):
-                requests.append(DefenceRequest(q, tuple(ps), np.asarray(vectors[at : at + len(ps)])))
-                at += len(ps)
+            # the store keeps every passage's vector, as the pipeline's detector reads them
+            flat = [p for ps in passages for p in ps]
+            stored = self.store.vectors([p.id for p in flat])
+            missing = [p.full_text for p in flat if p.id not in stored]
+            fresh = iter(self.store.embedder.embed_documents(missing) if missing else ())
+            vectors = {p.id: stored[p.id] if p.id in stored else next(fresh) for p in flat}
+            dim = self.store.embedder.dim
+            requests = [DefenceRequest(q, tuple(ps), np.array([vectors[p.id] for p in ps], dtype=np.float32)
+                                       .reshape(len(ps), dim))
+                        for q, ps in zip(questions, passages, strict=True)]
             decisions = list(self.defence.defend_many(requests))
             defend_ms = (time.perf_counter() - start) * 1000 / max(1, len(questions))
         to_read = [(q, [p for p in ps if d is None or p.id in d.kept])
