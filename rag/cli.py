@@ -178,10 +178,11 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
 
     p = sub.add_parser("attack", help="inject poison passages into a store (or remove them again)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"store folder (default {DEFAULT_STORE})")
-    p.add_argument("--targets", type=Path, help="PoisonedRAG target JSON")
+    p.add_argument("--targets", type=Path, help="targets: PoisonedRAG, RobustRAG or GMTP JSON")
     p.add_argument("--gold", type=Path, default=None, help="also add these gold passages (one per line)")
     p.add_argument("--ratio", type=int, default=5, help="poisons per target (default 5)")
-    p.add_argument("--attack", default="blackbox", choices=["blackbox", "paraphrase", "token"])
+    p.add_argument("--attack", default="blackbox", choices=["blackbox", "paraphrase", "token", "published", "injection"],
+                   help="how the poisons are made (see rag eval poisoning)")
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
     p.add_argument("--embedder", default=None, help="embedder of a new store (default all-minilm-l6-v2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the token attack")
