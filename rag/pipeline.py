@@ -40,6 +40,7 @@ from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
 from rag.stages.arbitrate import ON_CONTESTED, Candidate, PreferenceArbiter, same_answer, settle_contest
+from rag.stages.claims import ClaimVerdict
 from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
 from rag.memory.fusion import reciprocal_rank_fusion

@@ -50,7 +50,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rag.errors import InputFormatError
-from rag.evaluation.memo import MemoGenerator
+from rag.evaluation.memo import memoize
 from rag.evaluation.runs import RunWriter, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
@@ -206,7 +206,7 @@ def run_editing_eval(
     """Run the evaluation and write its run folder; returns metrics per configuration."""
     set_seed(seed)
     cases = load_eren(data, limit)
-    memo = MemoGenerator(generator)
+    memo = memoize(generator)
     kinds = sorted({c.kind for c in cases})
     writer = RunWriter(out_dir, {"data": str(data), "limit": limit, "configs": list(configs), "n_edits": len(cases),
                                  "kinds": kinds},

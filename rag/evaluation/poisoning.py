@@ -94,7 +94,7 @@ from rag.evaluation.defences import (
     RobustRAGKeyword,
     TrustRAG,
 )
-from rag.evaluation.memo import MemoGenerator
+from rag.evaluation.memo import MemoGenerator, MemoScorer, can_score, memoize
 from rag.evaluation.runs import RunWriter, markdown_table, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.ingest import IngestReport, read_corpus
@@ -165,39 +165,6 @@ NON_ENGLISH: tuple[tuple[str, str, str], ...] = (
     ("Pwy ysgrifennodd Under Milk Wood?", "Dylan Thomas",
      "Ysgrifennodd Dylan Thomas y ddrama radio Under Milk Wood yn 1953."),
 )
-
-
-class MemoScorer(MemoGenerator):
-    """A :class:`MemoGenerator` that also remembers token log-probabilities by text (both
-    are deterministic), so that a pipeline built on it reads perplexity as on the model."""
-
-    def __init__(self, inner: Generator) -> None:
-        super().__init__(inner)
-        if not _can_score(inner):
-            msg = f"generator {inner.name!r} cannot score text (no token_logprobs)"
-            raise ConfigError(msg)
-        self.scored: dict[str, np.ndarray] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        # other scoring calls of the inner model pass through, unremembered
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.scored))
-        if todo:
-            for t, lp in zip(todo, self.inner.token_logprobs(todo), strict=True):  # type: ignore[attr-defined]
-                self.scored[t] = lp
-        return [self.scored[t] for t in texts]
-
-
-def _can_score(generator: Any) -> bool:
-    return callable(getattr(generator, "token_logprobs", None))
-
-
-def _memo(generator: Generator) -> MemoGenerator:
-    return MemoScorer(generator) if _can_score(generator) else MemoGenerator(generator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,13 +315,13 @@ def run_poisoning_eval(
             no benign passage.
     """
     check_run(attacks, configs, innocence, ratios)
-    if ("perplexity" in configs or perplexity) and not _can_score(generator):
+    if ("perplexity" in configs or perplexity) and not can_score(generator):
         msg = f"generator {generator.name!r} cannot score text: drop the perplexity defence and --perplexity"
         raise ConfigError(msg)
     set_seed(seed)
     items = load_targets(targets, gold, limit)
     distractors = _corpus_passages(corpus) if corpus is not None else []
-    memo = _memo(generator)
+    memo = memoize(generator)
     benign = [c for t in items for c in t.contexts]
     run_config = {"targets": str(targets), "gold": str(gold) if gold else None, "format": items[0].format,
                   "corpus": str(corpus) if corpus else None, "limit": limit, "n_targets": len(items),
@@ -470,7 +437,7 @@ class _Harness:
             latencies = None
             if cold_latency and name not in NO_LATENCY:
                 # fresh caches: the latency includes every generator call the config makes
-                memo = _memo(self.raw)
+                memo = memoize(self.raw)
                 _, latencies = self.answer(self.system(name, memo), cond.questions[: self.latency_questions],
                                            f"{name} latency", batch_size=1)
                 self.memo.memo.update(memo.memo)

@@ -58,7 +58,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rag.errors import ConfigError, InputFormatError
-from rag.evaluation.memo import MemoGenerator
+from rag.evaluation.memo import memoize
 from rag.evaluation.runs import RunWriter, markdown_table, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
@@ -509,7 +509,7 @@ def run_preference_eval(
     if limit is not None:
         items = items[:limit]
         candidates = min(candidates, limit)
-    memo = MemoGenerator(generator)
+    memo = memoize(generator)
     closed = Reader(memo, max_passages=base.max_passages, extractive=base.extractive).closed_book(
         [i.question for i in items])
     closed_book = {i.qid: text for i, text in zip(items, closed)}
