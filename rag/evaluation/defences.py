@@ -37,7 +37,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.fusion import reciprocal_rank_fusion
-from rag.memory.text import tokenize
+from rag.memory.text import longest_common_subsequence, tokenize
 from rag.protocols import Generator, Scorer
 from rag.stages.detect import answers_agree
 from rag.stages.read import Reader
@@ -204,16 +204,6 @@ class RobustRAGKeyword:
 # ------------------------------------------------------------------------------ TrustRAG
 
 
-def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
-
-
 def rouge_l(a: str, b: str) -> float:
     """ROUGE-L F-measure of two texts over lowercase word tokens.
 
@@ -224,7 +214,7 @@ def rouge_l(a: str, b: str) -> float:
     x, y = tokenize(a, stopwords=frozenset()), tokenize(b, stopwords=frozenset())
     if not x or not y:
         return 0.0
-    lcs = _lcs(x, y)
+    lcs = longest_common_subsequence(x, y)
     if not lcs:
         return 0.0
     p, r = lcs / len(y), lcs / len(x)

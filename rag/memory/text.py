@@ -1,9 +1,10 @@
-"""Text normalisation shared by the sparse index, the filter and the metrics."""
+"""Text normalisation and comparison shared by the sparse index, the stages and the metrics."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -27,3 +28,19 @@ def fold(text: str) -> str:
 def tokenize(text: str, *, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     """Word tokens, folded, without stopwords: the terms the sparse index sees."""
     return [t for t in _WORD.findall(fold(text)) if t not in stopwords]
+
+
+def longest_common_subsequence(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token lists (order kept, gaps allowed).
+
+    Example:
+        >>> longest_common_subsequence("who built the bridge".split(), "the bridge who built it".split())
+        2
+    """
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]

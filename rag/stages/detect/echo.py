@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 
-from rag.memory.text import fold
+from rag.memory.text import fold, longest_common_subsequence
 from rag.stages.detect.records import Signal, ramp
 from rag.stages.structure import WH_WORDS, stem
 
@@ -20,17 +19,6 @@ _SENTENCE_END = re.compile(r"[.!?:;]")
 
 def _stems(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(fold(text))]
-
-
-def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    """Length of the longest common subsequence (word order kept, gaps allowed)."""
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
 
 
 _AUXILIARIES = frozenset(
@@ -88,7 +76,7 @@ def echo_signal(question: str, text: str) -> Signal:
         if w not in q_set:
             continue
         window = words[i : i + width]
-        common = _lcs(q, window)
+        common = longest_common_subsequence(q, window)
         if q_pairs:
             pairs = set(zip(window, window[1:], strict=False))
             share = math.sqrt(common / len(q) * sum(p in pairs for p in q_pairs) / len(q_pairs))
