@@ -428,6 +428,8 @@ class RunWriter:
         x_label: str,
         y_label: str,
         series: Mapping[str, Sequence[tuple[float, float]]],
+        *,
+        joined: bool = True,
     ) -> Path | None:
         """Save a line plot of named ``(x, y)`` series as a PNG, if matplotlib is installed.
 
@@ -437,6 +439,7 @@ class RunWriter:
             x_label: The x axis label.
             y_label: The y axis label.
             series: Line name to its points, in drawing order.
+            joined: Join each series' points by a line (off: a scatter plot).
 
         Returns:
             The file's path, or None when matplotlib is missing (the skip is logged).
@@ -473,8 +476,10 @@ class RunWriter:
             return None
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
-        for name, (xs, ys) in lines.items():
-            ax.plot(xs, ys, marker="o", label=name)
+        markers = "osD^vP*Xh<>"
+        for i, (name, (xs, ys)) in enumerate(lines.items()):
+            ax.plot(xs, ys, marker=markers[i % len(markers)], label=name, linestyle="-" if joined else "none",
+                    alpha=1.0 if joined else 0.8)
         ax.set_title(title)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
@@ -494,16 +499,8 @@ class RunWriter:
         y_label: str,
         series: Mapping[str, Sequence[tuple[float, float]]],
     ) -> Path | None:
-        """Save a scatter plot of named ``(x, y)`` point sets as a PNG, if matplotlib is installed.
-
-        Points are not joined (they are conditions, not a curve); each set has its own colour
-        and marker.
-
-        Returns:
-            The file's path, or None when matplotlib is missing (the skip is logged).
-
-        Raises:
-            ConfigError: On a bad file name, no series, or a point that is not an (x, y) pair.
+        """:meth:`plot_lines` with the points not joined (they are conditions, not a curve);
+        each set has its own colour and marker.
 
         Example:
             >>> import tempfile
@@ -513,36 +510,7 @@ class RunWriter:
             ...     path is None or path.name == "rc.png"
             True
         """
-        self._check_open()
-        _plain_name(filename, "plot file name", ".png")
-        if not series:
-            msg = f"plot {filename} needs at least one series"
-            raise ConfigError(msg)
-        for name, points in series.items():
-            if any(not isinstance(p, Sequence) or len(p) != 2 for p in points):
-                msg = f"series {name!r} of plot {filename} must hold (x, y) pairs"
-                raise ConfigError(msg)
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            logger.info("matplotlib is not installed; skipping plot %s", filename)
-            return None
-        fig = Figure(figsize=(6.4, 4.4))
-        ax = fig.subplots()
-        markers = "osD^vP*Xh<>"
-        for i, (name, points) in enumerate(series.items()):
-            ax.scatter([p[0] for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
-                       label=str(name), alpha=0.8)
-        ax.set_title(title)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = self.out_dir / filename
-        fig.savefig(path, dpi=120)
-        self._record(filename)
-        return path
+        return self.plot_lines(filename, title, x_label, y_label, series, joined=False)
 
     def plot_bars(
         self,
