@@ -429,19 +429,27 @@ class Pipeline:
                     passages.sort(key=lambda p: p.origin != "memory")
             if passages:
                 items.append((w.query.question, passages))
-                owners.append(w)
+                owners.append((w, "corpus"))
+            # a note the filter kept for this question but read no answer from (prose: a
+            # paragraph rather than one fact) is read like a passage, as memory
+            unread = [e.passage for e in w.evidence if e.source == "memory" and not e.answer]
+            if self.config.arbiter and unread and not any(c.source == "memory" for c in w.candidates):
+                items.append((w.query.question, unread))
+                owners.append((w, "memory"))
         start = time.perf_counter()
         readings = self.reader.read_many(items) if items else []
         each = _ms(start) / max(1, len(items))
-        for w, reading in zip(owners, readings):
+        for (w, kind), reading in zip(owners, readings, strict=True):
+            origin = kind
             if reading.text:
-                origin = "corpus"
                 if reading.citations:
                     cited = next(e.passage for e in w.evidence if e.passage.id == reading.citations[0])
                     origin = cited.origin
-                w.reading = Candidate(origin, reading.text, reading.citations, 0.5)
-                w.candidates.append(w.reading)
-            w.trace.append(StageRecord("read", reading.method, each, {"answer": reading.text,
+                candidate = Candidate(origin, reading.text, reading.citations, 0.5)
+                w.candidates.append(candidate)
+                if origin == "corpus" or w.reading is None:
+                    w.reading = candidate
+            w.trace.append(StageRecord("read", reading.method, each, {"answer": reading.text, "of": kind,
                                                                        "citations": list(reading.citations)}))
 
     def _detect(self, work: Sequence[_Work]) -> None:

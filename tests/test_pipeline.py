@@ -238,3 +238,32 @@ def test_an_undecided_vote_is_settled_by_the_configured_policy():
     assert winner is None and "'Marrowgate' vs 'Duskmere'" in why
     with pytest.raises(ConfigError, match="on_contested"):
         settle_contest(sides, None, "coin")
+
+
+class _KeepNotesUnread:
+    """A stand-in filter that keeps every memory note but reads no answer from it, as the
+    knowledge filter does with a prose note whose sentences hold no fact it can read."""
+
+    def filter(self, question, passages, *, sources=None):
+        from rag.stages.filter import Evidence, FilterDecision
+
+        kept = tuple(Evidence(p, "memory", 0.6, "", "prose note") for p in passages if p.origin == "memory")
+        return FilterDecision(kept=kept, dropped=())
+
+
+def test_a_kept_note_with_no_answer_read_is_read_as_memory(store):
+    from rag.memory.editor import KnowledgeEditor
+
+    note = KnowledgeEditor(store).edit("Orrin Vale grew up by the sea. Years later he wed the sculptor Ilse Marenko.")
+
+    def reader(prompt):
+        context = prompt_context(prompt)
+        return "Ilse Marenko" if context and "Marenko" in context else "Paris"
+
+    pipe = Pipeline(store, ScriptedGenerator(reader), PipelineConfig(detect=False, decompose=False),
+                    knowledge_filter=_KeepNotesUnread())
+    answer = pipe.ask("Whom did Orrin Vale marry?")
+    assert (answer.text, answer.source) == ("Ilse Marenko", "memory")
+    assert answer.citations and answer.citations[0].startswith(note.fact_id)
+    read = [r for r in answer.trace if r.stage == "read"]
+    assert [r.details["of"] for r in read] == ["memory"]
