@@ -1,18 +1,23 @@
+import doctest
+import importlib
+import pkgutil
+
 import pytest
 
+import rag.stages.rewrite as rewrite_module
 from rag.errors import ConfigError
 from rag.stages.rewrite import (
     GeneratorRewriter,
     Hop,
     Rewrite,
     RuleRewriter,
-    _dedupe,
     base_form,
     keyword_query,
     paraphrase,
     parse_hops,
     resolve_hop,
 )
+from rag.stages.rewrite.records import dedupe
 from rag.testing import ScriptedGenerator
 
 
@@ -75,7 +80,7 @@ def test_queries_are_deduplicated_case_insensitively_and_capped():
     # the keyword query of a bare name is the name itself: kept once
     assert RuleRewriter().rewrite("Tallow Mills?").queries == ("Tallow Mills?",)
     assert RuleRewriter().rewrite("tallow mills").queries == ("tallow mills",)
-    assert _dedupe(["Who founded X?", "WHO founded x", "", "x founded by", "X FOUNDED BY."], 5) == (
+    assert dedupe(["Who founded X?", "WHO founded x", "", "x founded by", "X FOUNDED BY."], 5) == (
         "Who founded X?",
         "x founded by",
     )
@@ -322,3 +327,10 @@ def test_comparison_questions_are_parsed_and_compared_by_code():
     answer, ids, reason = compare(comp, "Who won more Grand Slam titles, Henri Leconte or Jonathan Stark?", paragraphs)
     assert answer == "Jonathan Stark" and ids == ("p1", "p2") and "1 vs Jonathan Stark 2" in reason
     assert compare(comp, "Who won more Grand Slam titles?", paragraphs[:1]) is None
+
+
+@pytest.mark.parametrize("module", sorted(pkgutil.iter_modules(rewrite_module.__path__)), ids=lambda m: m.name)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(f"rag.stages.rewrite.{module.name}"))
+    assert result.attempted > 0 or module.name == "grammar"  # grammar's helpers have no examples
+    assert result.failed == 0
