@@ -86,10 +86,11 @@ class PipelineConfig:
         detect: Quarantine corpus passages the poisoned-context detector flags.
         detect_signals: The detector's signals (see :data:`rag.stages.detect.SIGNALS`).
         detect_threshold: Combined score from which a passage is quarantined.
-        detect_perplexity: Add perplexity under the generator to the ``anomaly`` signal,
-            when the generator can score text (:class:`~rag.protocols.Scorer`). Off by
-            default: with gemma-3-270m's 262k-token vocabulary, scoring every position of
-            a passage costs several times what answering the question does.
+        detect_perplexity: Read the ``anomaly`` signal as the passage's perplexity under
+            the generator, when the generator can score text (:class:`~rag.protocols.Scorer`);
+            off, or with a generator that cannot score, the signal reads subword markers
+            only. Each passage text is scored once and its reading cached (about 0.35 s
+            per passage with the default generator on 2 cores).
         on_poisoned: When the detector quarantined every corpus passage and neither user
             nor memory answers: ``fallback`` (the parametric answer, if ``parametric``
             allows one) or ``abstain``.
@@ -131,7 +132,7 @@ class PipelineConfig:
     detect: bool = True
     detect_signals: tuple[str, ...] = SIGNALS
     detect_threshold: float = 0.5
-    detect_perplexity: bool = False
+    detect_perplexity: bool = True
     on_poisoned: str = "fallback"
     on_contested: str = "abstain"
     contest_margin: float = 2.0

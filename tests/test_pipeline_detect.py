@@ -173,10 +173,10 @@ def test_a_generator_that_scores_text_gives_the_detector_perplexity(store):
             ScriptedScorer.__init__(self)
 
     gen = ScoringGenerator()
-    answer = Pipeline(store, gen, PipelineConfig(**PLAIN, detect_perplexity=True)).ask(Q)
+    answer = Pipeline(store, gen, PipelineConfig(**PLAIN)).ask(Q)  # on by default
     detect = next(r for r in answer.trace if r.stage == "detect")
     assert all("perplexity" in v["reasons"]["anomaly"] for v in detect.details["verdicts"])
-    off = Pipeline(store, ScoringGenerator(), PipelineConfig(**PLAIN)).ask(Q)  # off by default: it is costly
+    off = Pipeline(store, ScoringGenerator(), PipelineConfig(**PLAIN, detect_perplexity=False)).ask(Q)
     detect = next(r for r in off.trace if r.stage == "detect")
     assert not any("perplexity" in v["reasons"]["anomaly"] for v in detect.details["verdicts"])
     plain = Pipeline(store, ScriptedGenerator(context_reader), PipelineConfig(**PLAIN)).ask(Q)
