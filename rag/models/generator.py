@@ -746,9 +746,10 @@ class _LlamaContinuations:
         memory = self.ctx.memory
         llama_cpp.llama_memory_clear(memory, True)
         prefix = fulls[0][:shared]
-        for lo in range(0, shared, self.n_batch):
+        for lo in range(0, shared, self.n_batch):  # a long prefix goes in chunks; the last scores
             part = prefix[lo : lo + self.n_batch]
-            first = self._decode([(t, lo + j, 0, lo + j == shared - 1) for j, t in enumerate(part)])[0]
+            logprobs = self._decode([(t, lo + j, 0, lo + j == shared - 1) for j, t in enumerate(part)])
+        first = logprobs[0]
         scores = [ContinuationScore(float("-inf"), len(f) - b) for f, b in zip(fulls, starts, strict=True)]
         picked = {i: [float(first[fulls[i][shared]])] for i in kept_continuations([float(first[f[shared]]) for f in fulls], keep)}
         # the last token of a continuation predicts nothing that is scored

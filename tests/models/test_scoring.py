@@ -67,3 +67,13 @@ def test_transformers_runtime_scores_continuations():
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
 def test_llama_cpp_runtime_scores_continuations():
     check_continuations(load_generator("gemma-3-270m", runtime="llama.cpp"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_llama_cpp_scores_after_a_prompt_longer_than_one_batch():
+    # a prompt of several hundred tokens is evaluated in chunks; the last chunk gives the logits
+    long_prompt = "Context: " + " ".join([FLUENT] * 30) + " " + RED_HERRING
+    ours = load_generator("gemma-3-270m", runtime="llama.cpp").continuation_logprobs([(long_prompt, [" Rome", " Paris"])])[0]
+    theirs = TransformersGenerator("gemma-3-270m").continuation_logprobs([(long_prompt, [" Rome", " Paris"])])[0]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.n_tokens == b.n_tokens and abs(a.logprob - b.logprob) < 0.3
