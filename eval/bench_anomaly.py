@@ -3,7 +3,7 @@
     python eval/bench_anomaly.py --nq FILE --nq-gold FILE --realtimeqa FILE --gmtp FILE
         [--limit 30] [--skip 0] [--generator gemma-3-270m] [--out eval/results/bench_anomaly.json]
 
-Per kind of passage it prints the percentiles of the surface reading (``anomaly_signal``), the
+Per kind of passage it prints the percentiles of the marker reading (``marker_signal``), the
 mean negative log-likelihood per token under the generator, the worst eight-token window's,
 and the window's excess over the passage's own median token (what a gibberish stretch adds to
 the passage's baseline; a text the model reads poorly throughout, as a foreign language, has a
@@ -31,7 +31,7 @@ from _common import machine, table, write_json  # noqa: E402
 from rag.evaluation.attacks import TokenAttack, add_typos, load_targets, poison_texts  # noqa: E402
 from rag.evaluation.poisoning import BIOMEDICAL, NON_ENGLISH  # noqa: E402
 from rag.models import DEFAULT_GENERATOR, SentenceTransformerEmbedder, load_generator  # noqa: E402
-from rag.stages.detect.anomaly import anomaly_signal  # noqa: E402
+from rag.stages.detect.anomaly import marker_signal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = ("nq gold", "realtimeqa snippet", "gmtp gold", "biomedical", "non-english", "realtimeqa typos")
@@ -89,10 +89,10 @@ def main() -> None:
         logprobs = generator.token_logprobs(items)
         seconds += time.perf_counter() - start
         count += len(items)
-        per_kind[kind] = [{"surface": anomaly_signal(t).value, **stats(lp)} for t, lp in zip(items, logprobs, strict=True)]
+        per_kind[kind] = [{"markers": marker_signal(t).value, **stats(lp)} for t, lp in zip(items, logprobs, strict=True)]
     rows = []
     for kind, values in per_kind.items():
-        for measure in ("surface", "mean_nll", "window_nll", "excess"):
+        for measure in ("markers", "mean_nll", "window_nll", "excess"):
             v = np.array([x[measure] for x in values])
             p = np.percentile(v, [5, 25, 50, 75, 95]) if v.size else [float("nan")] * 5
             rows.append({"kind": kind, "measure": measure, "n": int(v.size),
@@ -101,7 +101,7 @@ def main() -> None:
                          "min": float(v.min()) if v.size else float("nan")})
     print(table(rows, ["kind", "measure", "n", "min", "p5", "p25", "p50", "p75", "p95", "max"]))
     rules = {
-        "surface >= 0.5": lambda x: x["surface"] >= 0.5,
+        "markers >= 0.5": lambda x: x["markers"] >= 0.5,
         "window_nll >= 9": lambda x: x["window_nll"] >= 9.0,
         "excess >= 5": lambda x: x["excess"] >= 5.0,
         "excess >= 6": lambda x: x["excess"] >= 6.0,

@@ -168,8 +168,9 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
                    help="clean questions timed one at a time with cold caches, per configuration (default 10)")
     p.add_argument("--corpus", type=Path, default=None, help="optional distractor corpus to add to the store")
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
-    p.add_argument("--perplexity", action="store_true",
-                   help="add the generator's perplexity to the anomaly signal (costly with large vocabularies)")
+    p.add_argument("--no-perplexity", dest="perplexity", action="store_false",
+                   help="leave the generator's perplexity out of the detector's anomaly signal "
+                        "(it then reads subword markers only)")
     p.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--json", action="store_true", help="print the run's metrics.json instead of a table")

@@ -255,6 +255,17 @@ class Pipeline:
         self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
         self._cache_size = cache_size
 
+    def prepare(self, *, show_progress: bool | None = None) -> int:
+        """Score every corpus passage of the store for the detector ahead of questions (its
+        perplexity reading), as an index is built ahead of search, so that answering pays
+        only for passages written since. Optional: unprepared passages are scored when first
+        retrieved. Returns how many passages were scored now (0 without a detector or a
+        scorer)."""
+        if self.detector is None:
+            return 0
+        return self.detector.prepare([p.text for p in self.store.passages(kind="passage")],
+                                     show_progress=show_progress)
+
     def ask(self, question: str | Query) -> Answer:
         """Answer one question (a string, or a :class:`~rag.types.Query`)."""
         return self.answer_many([question])[0]

@@ -350,3 +350,25 @@ def test_the_detector_reuses_the_stored_vectors_of_retrieved_passages(store):
     stored = {p.full_text for p in store.get([v["passage_id"] for v in inspected])}
     assert not stored & set(counting.documents)  # ... and none of them was embedded again
     assert {f["passage_id"] for f in answer.flags} == {"adv0", "adv1", "adv2"}
+
+
+def test_prepare_scores_the_corpus_passages_so_questions_do_not(store):
+    from rag.testing import ScriptedScorer
+
+    class ScoringGenerator(ScriptedGenerator, ScriptedScorer):
+        def __init__(self) -> None:
+            ScriptedGenerator.__init__(self, context_reader)
+            ScriptedScorer.__init__(self)
+
+    store.add_passages([Passage("n1", "Veldoria's capital is Ostrava now.", kind="note")])
+    gen = ScoringGenerator()
+    pipeline = Pipeline(store, gen, PipelineConfig(**PLAIN))
+    corpus = [p.text for p in store.passages(kind="passage")]
+    assert pipeline.prepare(show_progress=False) == len(set(corpus))
+    assert sorted(gen.texts) == sorted(set(corpus))  # corpus passages only, never the notes
+    scored = len(gen.texts)
+    pipeline.ask(Q)
+    assert len(gen.texts) == scored  # the question scored nothing more
+    assert pipeline.prepare(show_progress=False) == 0
+    assert Pipeline(store, gen, PipelineConfig(**PLAIN, detect=False)).prepare() == 0
+

@@ -297,16 +297,19 @@ def run_poisoning_eval(
     corpus: str | Path | None = None,
     seed: int = 0,
     batch_size: int = 32,
-    perplexity: bool = False,
+    perplexity: bool = True,
     latency_questions: int = 10,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Run the experiments and write the run folder; returns the metrics rows.
 
-    ``perplexity`` turns on ``detect_perplexity`` in the project's configurations (the
-    generator's perplexity in the ``anomaly`` signal). Latency is measured on the first
-    ``latency_questions`` clean questions, with cold caches.
+    ``perplexity=False`` turns ``detect_perplexity`` off in the project's configurations
+    (the ``anomaly`` signal then reads subword markers only). Latency is measured on the
+    first ``latency_questions`` clean questions, with cold caches, twice for configurations
+    whose detector scores passages: with the store's passages scored ahead (as
+    :meth:`~rag.pipeline.Pipeline.prepare` does at ingest; ``latency_ms_*``) and without
+    (``unprepared_latency_ms_mean``); ``ingest_scoring_ms`` is what scoring cost per passage.
 
     Raises:
         ConfigError: An unknown attack, configuration or innocence set, a ratio < 1, or
@@ -315,9 +318,13 @@ def run_poisoning_eval(
             no benign passage.
     """
     check_run(attacks, configs, innocence, ratios)
-    if ("perplexity" in configs or perplexity) and not can_score(generator):
-        msg = f"generator {generator.name!r} cannot score text: drop the perplexity defence and --perplexity"
+    if "perplexity" in configs and not can_score(generator):
+        msg = f"generator {generator.name!r} cannot score text: drop the perplexity defence"
         raise ConfigError(msg)
+    if perplexity and not can_score(generator):
+        logger.warning("generator %r cannot score text: the anomaly signal reads subword markers only",
+                       generator.name)
+        perplexity = False
     set_seed(seed)
     items = load_targets(targets, gold, limit)
     distractors = _corpus_passages(corpus) if corpus is not None else []
@@ -348,6 +355,7 @@ def run_poisoning_eval(
         # pays for them; the answer caches stay cold
         store.search_many(["warm-up"], 1)
         generator.generate(["warm-up"], max_new_tokens=1)
+        harness.prepare_store()
         # clean retrieval: accuracy, false positives and (cold) latency
         harness.run(harness.condition("none", 0, items), cold_latency=True)
 
@@ -385,6 +393,8 @@ class _Harness:
         self.writer, self.rows = writer, rows
         self.perplexity, self.seed, self.latency_questions = perplexity, seed, latency_questions
         self.ppl_threshold: float | None = None
+        self.prepared: list[str] = []  # passage texts scored ahead (prepare_store)
+        self.ingest_scoring_ms: float | None = None
         self.clean: dict[str, dict[str, str]] = {}  # config -> question -> clean answer
         self.poison_text: dict[str, str] = {}
         self.got_through: dict[str, list[dict[str, Any]]] = {}
@@ -397,8 +407,8 @@ class _Harness:
 
     def config(self, name: str, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
         config = CONFIGS[name]
-        if self.perplexity:
-            config = replace(config, detect_perplexity=True)
+        if not self.perplexity:
+            config = replace(config, detect_perplexity=False)
         return replace(config, **overrides) if overrides else config
 
     def pipeline(self, config: PipelineConfig, memo: MemoGenerator) -> Pipeline:
@@ -431,24 +441,54 @@ class _Harness:
             latencies.extend([per] * len(batch))
         return answers, latencies
 
+    def prepare_store(self) -> None:
+        """Score the store's passages once, as :meth:`Pipeline.prepare` does at ingest, when a
+        project configuration's detector reads perplexity; the time it took per passage goes
+        into the clean rows as ``ingest_scoring_ms``."""
+        if not (self.perplexity and isinstance(self.memo, MemoScorer)
+                and any(n in CONFIGS and CONFIGS[n].detect for n in self.configs)):
+            return
+        texts = list(dict.fromkeys(p.text for p in self.store.passages(kind="passage")))
+        start = time.perf_counter()
+        for lo in tqdm(range(0, len(texts), 32), desc="scoring passages", disable=not self.show, leave=False):
+            self.memo.token_logprobs(texts[lo : lo + 32])
+        self.ingest_scoring_ms = (time.perf_counter() - start) * 1000 / max(1, len(texts))
+        self.prepared = texts
+        logger.info("scored %d passages ahead, %.0f ms each", len(texts), self.ingest_scoring_ms)
+
+    def cold_memo(self, *, prepared: bool) -> MemoGenerator:
+        """A memo with nothing remembered, but for the passages' scores when ``prepared``."""
+        memo = memoize(self.raw)
+        if prepared and isinstance(memo, MemoScorer) and isinstance(self.memo, MemoScorer):
+            memo.scored.update((t, self.memo.scored[t]) for t in self.prepared)
+        return memo
+
+    def timed(self, name: str, questions: Sequence[str], *, prepared: bool) -> list[float]:
+        """Per-question latency with cold caches (one question at a time)."""
+        memo = self.cold_memo(prepared=prepared)
+        _, latencies = self.answer(self.system(name, memo), questions, f"{name} latency", batch_size=1)
+        self.memo.memo.update(memo.memo)
+        if isinstance(memo, MemoScorer) and isinstance(self.memo, MemoScorer):
+            self.memo.scored.update(memo.scored)
+        return latencies
+
     def run(self, cond: _Condition, *, cold_latency: bool = False,
             overrides: Mapping[str, Any] | None = None) -> None:
         for name in self.configs:
-            latencies = None
+            latencies, unprepared = None, None
             if cold_latency and name not in NO_LATENCY:
-                # fresh caches: the latency includes every generator call the config makes
-                memo = memoize(self.raw)
-                _, latencies = self.answer(self.system(name, memo), cond.questions[: self.latency_questions],
-                                           f"{name} latency", batch_size=1)
-                self.memo.memo.update(memo.memo)
-                if isinstance(memo, MemoScorer) and isinstance(self.memo, MemoScorer):
-                    self.memo.scored.update(memo.scored)
+                questions = cond.questions[: self.latency_questions]
+                latencies = self.timed(name, questions, prepared=True)
+                if self.prepared and name in CONFIGS and CONFIGS[name].detect:
+                    unprepared = self.timed(name, questions, prepared=False)
             answers, _ = self.answer(self.system(name, self.memo, overrides), cond.questions,
                                      f"{name} {cond.attack} x{cond.ratio}")
-            self.record(name, cond, answers, latencies)
+            extra = {} if unprepared is None else {"unprepared_latency_ms_mean": float(np.mean(unprepared)),
+                                                   "ingest_scoring_ms": self.ingest_scoring_ms}
+            self.record(name, cond, answers, latencies, extra)
 
     def record(self, name: str, cond: _Condition, answers: Sequence[Answer],
-               latencies: Sequence[float] | None) -> None:
+               latencies: Sequence[float] | None, extra: Mapping[str, Any] | None = None) -> None:
         outcomes = [_passage_outcomes(a) for a in answers]
         attacked = cond.attack in ATTACKS
         hits_bad, hits_good, held = [], [], []
@@ -505,6 +545,7 @@ class _Harness:
                        fpr_set=None)
         if latencies is not None:
             row.update(latency_summary(latencies), latency_ms_mean=float(np.mean(latencies)))
+        row.update(extra or {})
         self.writer.add_metrics(name, row, attack=cond.attack, ratio=cond.ratio)
         self.rows.append({"config": name, "attack": cond.attack, "ratio": cond.ratio, **row})
 
@@ -632,9 +673,12 @@ def _report(writer: RunWriter, rows: Sequence[Mapping[str, Any]], configs: Seque
                       "accuracy_answered": _fmt(r.get("accuracy_answered")),
                       "false_positive_rate": _fmt(r.get("false_positive_rate")),
                       "latency_ms_mean": _fmt(lat, 0), "latency_ms_p50": _fmt(r.get("latency_ms_p50"), 0),
-                      "latency_overhead": _fmt(lat / base if lat is not None and base else None, 2)})
+                      "latency_overhead": _fmt(lat / base if lat is not None and base else None, 2),
+                      "unprepared_latency_ms_mean": _fmt(r.get("unprepared_latency_ms_mean"), 0),
+                      "ingest_scoring_ms": _fmt(r.get("ingest_scoring_ms"), 0)})
     parts += [f"## Clean questions (latency: first {run_config['latency_questions']} questions, one at a time, "
-              "cold caches, same run)\n", markdown_table(table), ""]
+              "cold caches, same run; passages scored ahead as at ingest, `unprepared`: scored when "
+              "retrieved; `ingest_scoring_ms`: the scoring cost per passage)\n", markdown_table(table), ""]
     held = [{"attack": "none" if a == "none" else f"{a} x{r}",
              "poisons injected per target": _fmt(_row(rows, configs[0], a, r).get("poisons_per_target"), 1),
              "own poisons in top-k": _fmt(_row(rows, configs[0], a, r).get("topk_own_poisons"), 2),

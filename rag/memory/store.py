@@ -377,6 +377,20 @@ class Store:
         return Passage(id=pid, text=text, title=title, kind=kind, namespace=namespace,
                        metadata=json.loads(metadata))
 
+    def passages(self, kind: str | None = None, *, batch: int = 500) -> Iterator[Passage]:
+        """Every live passage (of one ``kind``, if given), in the order they were written,
+        read ``batch`` rows at a time."""
+        where, params = ("active = 1", []) if kind is None else ("active = 1 AND kind = ?", [kind])
+        after = -1
+        while True:
+            rows = self._db.execute(
+                f"SELECT key, id, namespace, kind, title, text, metadata FROM passages WHERE {where}"
+                " AND key > ? ORDER BY key LIMIT ?", [*params, after, batch]).fetchall()
+            if not rows:
+                return
+            yield from (self._row_to_passage(r[1:]) for r in rows)
+            after = rows[-1][0]
+
     def get(self, ids: Sequence[str]) -> list[Passage]:
         """Live passages by id, in the order asked; unknown ids are left out."""
         found: dict[str, Passage] = {}

@@ -252,3 +252,21 @@ def test_unknown_defence_and_a_perplexity_defence_without_a_scorer(files, tmp_pa
     with pytest.raises(ConfigError, match="cannot score text"):
         run_poisoning_eval(targets, gold, tmp_path / "y", embedder=HashEmbedder(),
                            generator=ScriptedGenerator(majority_reader), configs=("perplexity",), show_progress=False)
+
+
+def test_latency_is_measured_with_the_passages_scored_ahead_and_without(files, tmp_path):
+    rows = run(files, tmp_path / "run", ratios=(1,), attacks=("blackbox",), innocence=(),
+               configs=("undefended", "pipeline"))
+    clean = row(rows, "pipeline", "none", 0)
+    assert clean["ingest_scoring_ms"] >= 0.0 and clean["unprepared_latency_ms_mean"] > 0.0
+    assert "unprepared_latency_ms_mean" not in row(rows, "undefended", "none", 0)  # it scores nothing
+    assert "ingest_scoring_ms" in (tmp_path / "run" / "summary.md").read_text()
+    off = run(files, tmp_path / "off", ratios=(1,), attacks=("blackbox",), innocence=(),
+              configs=("pipeline",), perplexity=False)
+    assert "unprepared_latency_ms_mean" not in row(off, "pipeline", "none", 0)
+    # a generator that cannot score: the detector reads markers only, with a warning, no error
+    targets, gold = files
+    plain = run_poisoning_eval(targets, gold, tmp_path / "plain", embedder=HashEmbedder(),
+                               generator=ScriptedGenerator(majority_reader), configs=("pipeline",),
+                               ratios=(1,), attacks=("blackbox",), innocence=(), show_progress=False)
+    assert "unprepared_latency_ms_mean" not in row(plain, "pipeline", "none", 0)

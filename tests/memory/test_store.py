@@ -196,3 +196,14 @@ def test_vectors_are_the_stored_embeddings_of_live_passages(store):
     assert np.allclose(found[passage.id], store.embedder.embed_documents([passage.full_text])[0])
     store.remove([passage.id])
     assert store.vectors([passage.id]) == {}
+
+
+def test_passages_lists_the_live_passages_in_write_order_by_kind(store):
+    corpus = tiny_corpus()
+    store.add_passages([Passage("n1", "Veldoria's capital is Ostrava now.", kind="note")])
+    store.remove([corpus[1].id])
+    expected = [p.id for p in corpus if p.id != corpus[1].id]
+    assert [p.id for p in store.passages(kind="passage", batch=2)] == expected  # read across batches
+    assert [p.id for p in store.passages(kind="note")] == ["n1"]
+    assert [p.id for p in store.passages()] == [*expected, "n1"]
+    assert next(store.passages(kind="passage")).text == corpus[0].text

@@ -151,18 +151,42 @@ def test_near_copies_share_one_vote_instead_of_outvoting_by_count():
     assert decision.contested and decision.witnesses < 1.5
 
 
-def test_hotflip_gibberish_poisons_are_quarantined_by_anomaly(detector):
+def reader_of(texts):
+    """A fake language model that has read ``texts``: their words are likely, others not."""
+    known = {w.strip(".,;:!?").lower() for t in texts for w in t.split()}
+    return ScriptedScorer(lambda w: -2.0 if w.strip(".,;:!?").lower() in known else -16.0)
+
+
+# the fake model has read fluent text about Ostrelia and about its new capital
+READER = reader_of([*CLEAN, Q, "Duskmere is the capital of Ostrelia since 2019."])
+
+
+def test_hotflip_poisons_are_quarantined_by_their_perplexity():
+    detector = PoisonDetector(HashEmbedder(), scorer=READER)
     decision = detector.inspect(Q, [Passage("clean", CLEAN[3]), *passages("h", HOTFLIP)])
     assert decision.kept == ("clean",)
     assert decision.quarantined == ("h0", "h1", "h2")
     assert all(decision.verdict(f"h{i}").signal("anomaly").value == 1.0 for i in range(3))
-    assert "subword marker" in decision.verdict("h0").signal("anomaly").detail
+    assert "worst 8-token window" in decision.verdict("h0").signal("anomaly").detail
+    assert decision.verdict("clean").signal("anomaly").value == 0.0
 
 
 def test_hotflip_poisons_are_caught_by_anomaly_alone():
-    det = PoisonDetector(HashEmbedder(), signals=("anomaly",))
+    det = PoisonDetector(HashEmbedder(), signals=("anomaly",), scorer=READER)
     decision = det.inspect(Q, [Passage("clean", CLEAN[3]), *passages("h", HOTFLIP)])
     assert decision.quarantined == ("h0", "h1", "h2")
+
+
+def test_without_a_scorer_anomaly_reads_subword_markers_not_spelling():
+    det = PoisonDetector(HashEmbedder(), signals=("anomaly",))
+    marked = "kvq ##ndra [MASK] ##xj ##trl [unused3] capital ##ptk. Duskmere is the capital."
+    foreign = ["Mae'r castell yn sefyll ar fryn uwchben yr afon ers y drydedd ganrif ar ddeg.",
+               "Hlavní město Ostrelie je Varnholm, přístav na břehu Šedého moře.",
+               "BRCA1 mRNA levels fell after siRNA knockdown (qPCR, n=12, p<0.01)."]
+    decision = det.inspect(Q, [Passage("m", marked), *passages("f", foreign)])
+    assert decision.quarantined == ("m",)
+    assert all(decision.verdict(f"f{i}").signal("anomaly").value == 0.0 for i in range(3))
+    assert "subword markers on 6 of 12" in decision.verdict("m").signal("anomaly").detail
 
 
 def test_instruction_poisons_are_quarantined(detector):
@@ -435,6 +459,18 @@ def test_perplexity_is_scored_once_per_text_across_questions_and_calls():
     assert scorer.calls == 1 and sorted(scorer.texts) == sorted([CLEAN[0], WORD_SALAD])
     det.inspect(Q, [Passage("salad", WORD_SALAD)])
     assert scorer.calls == 1  # remembered
+
+
+def test_prepare_scores_each_text_once_ahead_of_the_questions():
+    scorer = salad_scorer()
+    det = PoisonDetector(HashEmbedder(), scorer=scorer)
+    assert det.prepare([CLEAN[0], WORD_SALAD, CLEAN[0]], show_progress=False) == 2
+    assert det.prepare([WORD_SALAD, CLEAN[1]], show_progress=False) == 1  # only the new one
+    calls = scorer.calls
+    decision = det.inspect(Q, [Passage("clean", CLEAN[0]), Passage("salad", WORD_SALAD)])
+    assert scorer.calls == calls  # nothing left to score at question time
+    assert decision.verdict("salad").signal("anomaly").value == 1.0
+    assert PoisonDetector(HashEmbedder()).prepare([WORD_SALAD]) == 0  # no scorer, nothing to do
 
 
 def test_perplexity_is_not_scored_when_anomaly_is_off():

@@ -16,7 +16,7 @@ signal                    weight  what it measures
                                   passages' isolated answers (RobustRAG)
 ``trusted_conflict``      0.4     its answer contradicts a trusted answer (memory, user);
                                   contradicting the parametric answer counts 0.35 only
-``anomaly``               0.6     gibberish tokens (white-box HotFlip poisons)
+``anomaly``               0.6     improbable under the generator (white-box HotFlip poisons)
 ``instruction``           0.6     instructions aimed at the model ("ignore previous ...")
 ========================  ======  =========================================================
 
@@ -43,14 +43,12 @@ poisoning rates of the literature. Ties go to the answer that agrees with a trus
 then with the parametric answer, then to the one read by more independent units, then to
 the one ranked first; never to the one read by more passages, which near-copies inflate.
 
-Perplexity. Given a :class:`~rag.protocols.Scorer` (both generator runtimes of
-:mod:`rag.models` are one), ``anomaly`` also reads each passage's negative log-likelihood
-per token under the generator: the mean over the passage and the worst window of eight
-tokens, each ramped between a low and a high bound (see :func:`perplexity_signal`), and
-takes the larger of the surface and the perplexity reading. Without a scorer the
-perplexity term is simply absent. Misspellings raise perplexity too, so the bounds sit
-above what typos reach: the term adds token salads that the surface rules miss (real
-subword pieces strung together), not a second opinion on spelling.
+Anomaly. ``anomaly`` is a measurement: each passage's negative log-likelihood per token
+under a :class:`~rag.protocols.Scorer` (both generator runtimes of :mod:`rag.models` are one;
+the pipeline passes its generator), the mean over the passage and the worst window of eight
+tokens, each ramped between bounds set above every clean text measured and below the
+published HotFlip poisons (see :mod:`~rag.stages.detect.anomaly`). Without a scorer it reads
+only subword markers. Each text is scored once and its reading remembered.
 
 The package keeps one module per concern: :mod:`~rag.stages.detect.records` (signals,
 verdicts, decisions), one module per text signal (:mod:`~rag.stages.detect.echo`,
@@ -64,7 +62,7 @@ the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the
 """
 
 from rag.stages.detect.agreement import PARAMETRIC_CONFLICT
-from rag.stages.detect.anomaly import NLL_RANGE, WINDOW_NLL_RANGE, anomaly_signal, perplexity_signal
+from rag.stages.detect.anomaly import NLL_RANGE, WINDOW_NLL_RANGE, anomaly_signal, marker_signal, perplexity_signal
 from rag.stages.detect.answers import answers_agree
 from rag.stages.detect.detector import SUPPORTS, PoisonDetector
 from rag.stages.detect.echo import echo_signal
@@ -93,6 +91,7 @@ __all__ = [
     "Signal",
     "Verdict",
     "anomaly_signal",
+    "marker_signal",
     "answers_agree",
     "echo_signal",
     "instruction_signal",

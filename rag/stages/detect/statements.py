@@ -13,7 +13,6 @@ import re
 from collections.abc import Sequence
 
 from rag.memory.text import fold, tokenize
-from rag.stages.detect.anomaly import KNOWN_WORDS
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concepts, relation_match
 from rag.stages.structure import expected_type, fits_type, name_spans, read_fact, stem
@@ -166,3 +165,76 @@ def question_names(question: str) -> tuple[frozenset[str], ...]:
 
 
 _NAME_FILLER = frozenset({"the", "and", "of", "for"})
+
+
+#: Common English words: a capitalised one-word reading of one of them is a sentence start, not
+#: an answer (see :func:`stray_word`).
+_COMMON_WORDS = """
+the of and to in is was for that with as on by he it at from his an were are which this be or
+has had not but first one their its new after who they have her she two been other when there
+all during into school time may years more most only over city some world would where later up
+such used many can state about national out known university united then made year under
+between american both through part well film being three team while war high series called
+including second member since life number family people north south east west home group four
+several government early area season album song music became work place history public within
+river general among large before each five same another must around against based because
+following however include house found days day water country church english county law local
+major name power small still these those top town very what word young man woman children
+father mother brother sister king queen prince court army party president minister council
+company business market money price trade bank industry product language book story novel poem
+author writer paper press news report letter message page line light night morning evening
+summer winter spring autumn weather rain snow wind fire earth stone iron gold silver glass wood
+road street bridge tower castle palace temple museum library station harbour port island
+mountain valley forest field garden farm village capital kingdom empire republic province
+region border coast ocean sea lake bay desert plain hill engineer architect designer builder
+painter singer actor player doctor teacher student soldier built designed opened founded born
+died named elected married wrote played sang directed produced published released recorded
+joined moved served won lost took gave began started ended remained returned created developed
+established replaced reached although though whether without across along behind below beyond
+toward towards upon throughout good great long short old big little low right left full free
+strong important different possible available popular common certain special natural human
+political social economic military official original modern ancient central royal information
+question answer correct latest recent source context instruction always never ability
+according actually address almost already also amount analysis anything appear approach argue
+arrive article attention average avoid balance beautiful believe benefit better billion blood
+board body break bring brown budget building campaign cancer candidate career carry catch cause
+cell center century chance change character charge check choice choose citizen claim class
+clear close coach cold collection college color come commercial community compare computer
+concern condition conference consider contain continue control cost could couple course cover
+create crime cultural culture current customer dark data daughter dead deal death debate decade
+decide decision deep defense degree describe design despite detail determine develop difference
+difficult dinner direction director discover discuss disease door down draw dream drive drop
+drug economy edge education effect effort eight either election else employee energy enjoy
+enough enter entire environment especially establish even event ever every everybody evidence
+exactly example executive exist expect experience expert explain face fact factor fail fall
+fast fear federal feel figure fill final finally financial find fine finger finish firm fish
+floor focus follow food foot force foreign forget form former forward friend front future game
+generation girl give goal green ground grow growth guess happen happy hard head health hear
+heart heavy help here herself himself hospital hotel hour huge hundred husband idea identify
+image imagine impact improve indeed indicate individual inside instead interest interview
+investment involve issue itself join just keep kill kind kitchen know knowledge land last late
+laugh lawyer lead leader learn least leave legal less level lie likely list listen live loss
+love machine magazine main maintain make manage manager material matter mean measure media
+medical meet meeting memory mention method middle might million mind minute miss mission model
+moment month mouth move movie much myself nature near nearly necessary need network next nice
+none nothing notice occur offer office often once open operation option order organization
+others owner pain parent particular partner pass past patient pattern peace perform perhaps
+period person personal phone physical pick picture piece plan plant play point police policy
+pool poor position positive practice prepare present pressure pretty prevent private probably
+problem process professional professor program project property protect prove provide pull
+purpose push quality quickly quite race radio raise range rate rather read ready real reality
+realize reason receive recognize record reduce reflect relate relationship religious remember
+remove represent require research resource respond response rest result reveal rich rise risk
+rock role room rule safe save scene science scientist score search seat security seek seem sell
+send senior sense serious serve service seven shake share shoot shoulder show side sign
+significant similar simple simply single sit site situation size skill smile society somebody
+someone something sometimes sort sound space speak specific speech spend sport staff stage stand
+standard star start statement stay step stock stop strategy structure study stuff style subject
+success successful suddenly suffer suggest support sure surface system table talk task teach
+technology television tell tend term test thank theory thing think third thought thousand threat
+throw today together tonight total tough training travel treat treatment tree trial trip trouble
+true truth turn type understand unit until usually value various victim view violence visit
+voice vote wait walk wall want watch wear week weight whatever white whole whom whose wide wife
+will win window wish wonder worker worry write wrong yard yellow yourself
+""".split()
+KNOWN_WORDS = frozenset(_COMMON_WORDS)
