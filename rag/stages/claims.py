@@ -1,30 +1,32 @@
 """Checking a claim against the evidence: ``supported``, ``refuted`` or ``not enough evidence``.
 
 A claim is judged sentence by sentence against the evidence the store returns for it (user
-facts, memory notes, corpus passages), by quantities that do not depend on the data set:
+facts, memory notes, corpus passages). The decision rests on one measured quantity, the
+embedder's cosine of the claim to the sentence, with a reading by rules as one input:
 
-1. *Topic*: the embedder's cosine of the claim to the sentence. Below ``topic_threshold``
-   the sentence says nothing about the claim; it must also share a name with the claim
-   when the claim names something.
-2. *Values*: the claim's content words the sentence lacks (up to a suffix or a typo) need a
-   counterpart in the sentence. A name or number is a value only itself stands for; another
-   word is paraphrased by a sentence word whose embedder cosine reaches ``word_threshold``
-   ("film" for "movie"). When a claim word has no counterpart, a positive sentence that
-   states other words in its place refutes the claim ("Telemundo is a Spanish-language
-   network" against "... an English-language network") when fewer than half of the claim's
-   content words lack a counterpart (the rest of the claim agrees); a negative sentence ("X
-   is not in A"), one about something else, or one that just says less decides nothing.
-3. *Polarity*, read from structure: the parity of negations in the sentence and in the
-   claim. A negation is a negative particle (``not``, ``n't``, ``never``, ``no``, ...) or a
-   verb that negates its complement (``refuse``/``fail``/``decline`` to). When every claim
-   word has its counterpart and the cosine reaches ``same_threshold``, equal parity
-   supports the claim and different parity refutes it ("Nicholas Brody is not a character
-   on Homeland" refutes "Nicholas Brody is a character in Homeland").
+1. *Topic*: below ``topic_threshold`` the sentence says nothing about the claim; it must
+   also share a name with the claim when the claim names something. Such sentences decide
+   nothing.
+2. *Same statement*: an on-topic sentence supports the claim when their cosine reaches
+   ``same_threshold``, or reaches the lower ``rule_threshold`` and the rules read the
+   sentence as stating the claim (every claim word has a counterpart in the sentence, up
+   to a suffix, a typo or a word the embedder finds close, and the negations agree in
+   parity). Otherwise it states something else about the claim's names, and refutes it:
+   memory is read as the current state of what it names.
+
+Why these quantities: on 100 FEVER edits (849 claims, each edit's note in the store) the
+paraphrases of an edit and of the claim it replaced are told apart by the cosine alone
+83% of the time (the replaced claim's paraphrases, "released" for "refused to release",
+sit close to the note); the rules' support reading adds 2 points, their refutations
+nothing. The generator's likelihood of "Yes"/"No" (or "true"/"false") after the note and
+the claim, and how much the note raises it over the claim alone, scored 0.56-0.61 alone and
+added under one point beside the cosine (gemma-3-270m), so the checker does not pay for it.
+The thresholds were fit on those 100 edits and checked on the next 100.
 
 The levels are weighed in the preference order (user > memory > corpus > parametric): the
-highest level with a sentence that supports or refutes decides, and decisive sentences of
-lower levels that disagree are listed as conflicts. When no evidence decides, the
-generator's closed-book yes/no answer is the parametric verdict (if allowed).
+highest level with a deciding sentence decides (its sentence closest to the claim), and
+deciding sentences of lower levels that disagree are listed as conflicts. When no evidence
+decides, the generator's closed-book yes/no answer is the parametric verdict (if allowed).
 """
 
 from __future__ import annotations
@@ -150,33 +152,38 @@ class ClaimChecker:
         reader: Asks the generator for a closed-book yes/no when no evidence decides
             (``None``: no parametric verdict).
         order: Preference order, highest first.
-        topic_threshold: Cosine from which a sentence can refute by stating another value
-            for the claim's slot.
-        same_threshold: Cosine from which a sentence whose names agree with the claim's
-            states the same thing up to polarity.
-        word_threshold: Word cosine from which a sentence word paraphrases a claim word.
-            On FEVER edits 300-450 (not the ones reported) with all-minilm-l6-v2, 0.5
-            balanced the two errors (paraphrases of the edit and of the claim it replaced
-            right 0.51 and 0.75 of the time); a higher threshold trades the first for
-            the second.
+        topic_threshold: Cosine from which a sentence bears on the claim at all.
+        same_threshold: Cosine from which an on-topic sentence states the claim.
+        rule_threshold: Cosine from which an on-topic sentence the rules read as stating
+            the claim does. With all-minilm-l6-v2, 0.95 and 0.74 were the best pair on
+            FEVER edits 0-99 (0.86 of claims right); on edits 100-199 the same pair gets
+            0.74, where the best pair would get 0.79.
+        word_threshold: Word cosine from which a sentence word paraphrases a claim word
+            for the rules ("film" for "movie").
 
     Example:
         >>> from rag.testing import HashEmbedder
         >>> checker = ClaimChecker(HashEmbedder())
-        >>> note = Passage("n1", "Nicholas Brody is not a character on Homeland.", kind="note")
-        >>> checker.check("Nicholas Brody is not a character on Homeland.", {"memory": [note]}).verdict
+        >>> note = Passage("n1", "Orla Venn plays the cello in the Kestrel Quartet.", kind="note")
+        >>> checker.check("Orla Venn plays the cello in the Kestrel Quartet.", {"memory": [note]}).verdict
         'supported'
-        >>> checker.check("Nicholas Brody is a character on Homeland.", {"memory": [note]}).verdict
+        >>> checker.check("Orla Venn plays the violin in the Kestrel Quartet.", {"memory": [note]}).verdict
         'refuted'
+        >>> checker.check("The moon is made of green cheese.", {"memory": [note]}).verdict
+        'not enough evidence'
     """
 
     def __init__(self, embedder: Embedder, reader: Reader | None = None, *, order: Sequence[str] = SOURCES,
-                 topic_threshold: float = 0.5, same_threshold: float = 0.7, word_threshold: float = 0.5) -> None:
+                 topic_threshold: float = 0.5, same_threshold: float = 0.95, rule_threshold: float = 0.74,
+                 word_threshold: float = 0.5) -> None:
         for name, value in (("topic_threshold", topic_threshold), ("same_threshold", same_threshold),
-                            ("word_threshold", word_threshold)):
+                            ("rule_threshold", rule_threshold), ("word_threshold", word_threshold)):
             if not -1.0 <= value <= 1.0:
                 msg = f"{name} must be a cosine in [-1, 1], got {value}"
                 raise ConfigError(msg)
+        if rule_threshold > same_threshold:
+            msg = f"rule_threshold ({rule_threshold}) must not exceed same_threshold ({same_threshold})"
+            raise ConfigError(msg)
         unknown = [s for s in order if s not in SOURCES]
         if unknown:
             msg = f"order holds unknown levels {unknown}; choose from {SOURCES}"
@@ -186,6 +193,7 @@ class ClaimChecker:
         self.order = tuple(order)
         self.topic_threshold = topic_threshold
         self.same_threshold = same_threshold
+        self.rule_threshold = rule_threshold
         self.word_threshold = word_threshold
         self._words: dict[str, np.ndarray] = {}  # word -> vector, asked again for every claim
 
@@ -219,7 +227,7 @@ class ClaimChecker:
 
     def judge(self, claim: str, sentence: str, similarity: float, passage_id: str = "", source: str = "memory"
               ) -> SentenceJudgement:
-        """What ``sentence`` says about ``claim``, given their cosine."""
+        """What ``sentence`` says about ``claim``, given their cosine (see the module)."""
         def out(verdict: str, reason: str) -> SentenceJudgement:
             return SentenceJudgement(passage_id, source, sentence, similarity, verdict, reason)
 
@@ -228,21 +236,24 @@ class ClaimChecker:
         claim_names, sentence_names = _name_words(claim), _name_words(sentence)
         if claim_names and len(_missing(claim_names, sentence_names)) == len(claim_names):
             return out(NOT_ENOUGH, "shares no name with the claim")
+        if similarity >= self.same_threshold:
+            return out(SUPPORTED, f"states it ({similarity:.2f} >= {self.same_threshold:.2f})")
+        reading = self._rules_read(claim, sentence)
+        if reading == "states it" and similarity >= self.rule_threshold:
+            return out(SUPPORTED, f"states it by the rules ({similarity:.2f} >= {self.rule_threshold:.2f})")
+        return out(REFUTED, f"states something else ({reading}; {similarity:.2f} < {self.same_threshold:.2f})")
+
+    def _rules_read(self, claim: str, sentence: str) -> str:
+        """The rules' reading of an on-topic sentence: ``states it`` when every content word
+        of the claim has a counterpart in the sentence and the negations agree in parity;
+        otherwise why not."""
         claim_only, sentence_only = _differing(claim, sentence)
         unmatched = self._without_counterpart(claim_only, sentence_only)
         if unmatched:
-            # another value for one slot of the claim: the rest of the claim must agree
-            # (fewer than half its content words unmatched), else it is another statement
-            agrees = 2 * len(unmatched) < len(_content_words(claim))
-            if sentence_only and agrees and polarity(sentence) > 0:
-                stated = ", ".join(w for w, _ in sentence_only)
-                return out(REFUTED, f"states {stated} where the claim says {', '.join(unmatched)}")
-            return out(NOT_ENOUGH, f"does not state {', '.join(unmatched)}")
-        if similarity < self.same_threshold:
-            return out(NOT_ENOUGH, f"another statement ({similarity:.2f} < {self.same_threshold:.2f})")
-        if polarity(claim) == polarity(sentence):
-            return out(SUPPORTED, f"states it ({similarity:.2f})")
-        return out(REFUTED, f"states its negation ({similarity:.2f})")
+            return f"does not state {', '.join(unmatched)}"
+        if polarity(claim) != polarity(sentence):
+            return "states its negation"
+        return "states it"
 
     def _without_counterpart(self, claim_only: Sequence[tuple[str, bool]],
                              sentence_only: Sequence[tuple[str, bool]]) -> list[str]:

@@ -114,10 +114,10 @@ def test_bad_input_names_the_file_and_the_problem(tmp_path, data, problem):
 
 
 CLAIMS = [{
-    "edit_statement": "Nicholas Brody is not a character on Homeland.",
-    "edit_scope": [["Nicholas Brody is not a character on Homeland.", "yes"],
-                   ["Nicholas Brody is a character on Homeland.", "no"],
-                   ["Nicholas Brody is never a character on Homeland.", "Yes"]],
+    "edit_statement": "Orla Venn plays the cello in the Kestrel Quartet.",
+    "edit_scope": [["Orla Venn plays the cello in the Kestrel Quartet.", "yes"],
+                   ["Orla Venn plays the violin in the Kestrel Quartet.", "no"],
+                   ["Orla Venn plays cello in the Kestrel Quartet.", "Yes"]],
     "edit_scope_true_ans": ["no", "yes", "no"],
 }]
 

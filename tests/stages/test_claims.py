@@ -15,51 +15,67 @@ from rag.stages.claims import NOT_ENOUGH, REFUTED, SUPPORTED, ClaimChecker, pola
 from rag.testing import HashEmbedder, ScriptedGenerator
 from rag.types import Passage, Query
 
-NOTE = Passage("n1", "Nicholas Brody is not a character on Homeland.", kind="note")
+NOTE = Passage("n1", "Orla Venn is not a member of the Kestrel Quartet.", kind="note")
+CELLO = Passage("n2", "Orla Venn plays the cello in the Kestrel Quartet.", kind="note")
 
 
 @pytest.mark.parametrize(("text", "sign"), [
-    ("Brody is a character.", 1), ("Brody is not a character.", -1), ("Brody isn't a character.", -1),
-    ("Fox refused to release the film.", -1), ("Fox never failed to release the film.", 1),
+    ("Venn is a member.", 1), ("Venn is not a member.", -1), ("Venn isn't a member.", -1),
+    ("Harrow Films refused to release the film.", -1), ("Harrow Films never failed to release the film.", 1),
     ("Nobody saw it.", -1),
 ])
 def test_polarity_counts_negations(text, sign):
     assert polarity(text) == sign
 
 
-def test_claim_and_its_negation_are_answered_oppositely():
-    checker = ClaimChecker(HashEmbedder())
-    assert checker.check("Nicholas Brody is not a character on Homeland.", {"memory": [NOTE]}).verdict == SUPPORTED
-    negated = checker.check("Nicholas Brody is a character on Homeland.", {"memory": [NOTE]})
-    assert negated.verdict == REFUTED and negated.citations == ("n1",) and negated.source == "memory"
-    assert negated.evidence == (NOTE.text,)
+def test_the_cosine_alone_decides_from_the_same_threshold():
+    # HashEmbedder reads no stopwords, so the note and its negation have cosine 1.0
+    checker = ClaimChecker(HashEmbedder(), same_threshold=0.95)
+    verdict = checker.check("Orla Venn is a member of the Kestrel Quartet.", {"memory": [NOTE]})
+    assert verdict.verdict == SUPPORTED and verdict.citations == ("n1",) and verdict.evidence == (NOTE.text,)
+    assert verdict.score > 0.95 and ">= 0.95" in verdict.reason
 
 
-def test_another_value_for_the_slot_refutes_and_a_missing_one_does_not():
-    note = Passage("n2", "Telemundo is a Spanish-language television network.", kind="note")
+def test_below_the_same_threshold_the_rules_reading_decides():
+    checker = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=0.7)
+    # "never" and "isn't" negate as "not" does: the rules read the note as stating the claim
+    for claim in ("Orla Venn is never a member of the Kestrel Quartet.",
+                  "Orla Venn isn't a member of the Kestrel Quartet."):
+        verdict = checker.check(claim, {"memory": [NOTE]})
+        assert verdict.verdict == SUPPORTED and "by the rules" in verdict.reason
+    # a claim word the note lacks ("ever"): the note states something else, and refutes it
+    assert checker.check("Orla Venn is ever a member of the Kestrel Quartet.", {"memory": [NOTE]}).verdict == REFUTED
+    # with the rule threshold above the pair's cosine, the rules' reading no longer suffices
+    strict = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=0.95)
+    assert strict.check("Orla Venn is never a member of the Kestrel Quartet.", {"memory": [NOTE]}).verdict == REFUTED
+
+
+def test_another_value_on_topic_refutes_and_off_topic_decides_nothing():
     checker = ClaimChecker(HashEmbedder(), topic_threshold=0.3)
-    other = checker.check("Telemundo is an English-language television network.", {"memory": [note]})
-    assert other.verdict == REFUTED and "english-language" in other.reason
-    negative = Passage("n3", "Telemundo is not a Spanish-language television network.", kind="note")
-    assert checker.check("Telemundo is an English-language television network.",
-                         {"memory": [negative]}).verdict == NOT_ENOUGH  # "not A" says nothing of B
+    other = checker.check("Orla Venn plays the violin in the Kestrel Quartet.", {"memory": [CELLO]})
+    assert other.verdict == REFUTED and "violin" in other.reason and other.citations == ("n2",)
+    off = checker.check("The moon is made of green cheese.", {"memory": [CELLO]})
+    assert off.verdict == NOT_ENOUGH and off.source == "none" and not off.citations
 
 
-def test_off_topic_and_unnamed_evidence_decide_nothing():
-    checker = ClaimChecker(HashEmbedder())
-    verdict = checker.check("The moon is made of green cheese.", {"memory": [NOTE]})
-    assert verdict.verdict == NOT_ENOUGH and verdict.source == "none" and not verdict.citations
+def test_the_closest_sentence_of_a_note_decides():
+    note = Passage("n3", "Orla Venn was born in Dunmore. Orla Venn plays the cello in the Kestrel Quartet.",
+                   kind="note")
+    verdict = ClaimChecker(HashEmbedder()).check("Orla Venn plays the cello in the Kestrel Quartet.",
+                                                  {"memory": [note]})
+    assert verdict.verdict == SUPPORTED and verdict.evidence == ("Orla Venn plays the cello in the Kestrel Quartet.",)
 
 
 def test_higher_level_decides_and_lower_disagreement_is_a_conflict():
     checker = ClaimChecker(HashEmbedder())
-    user = Passage("user:0", "Nicholas Brody is a character on Homeland.", kind="note")
-    verdict = checker.check("Nicholas Brody is a character on Homeland.", {"user": [user], "memory": [NOTE]})
+    user = Passage("user:0", "Orla Venn plays the violin in the Kestrel Quartet.", kind="note")
+    claim = "Orla Venn plays the violin in the Kestrel Quartet."
+    verdict = checker.check(claim, {"user": [user], "memory": [CELLO]})
     assert verdict.verdict == SUPPORTED and verdict.source == "user"
     assert [c["source"] for c in verdict.conflicts] == ["memory"]
     corpus_first = ClaimChecker(HashEmbedder(), order=("corpus", "memory", "user"))
-    assert corpus_first.check("Nicholas Brody is a character on Homeland.",
-                              {"user": [user], "memory": [NOTE]}).source == "memory"
+    memory_wins = corpus_first.check(claim, {"user": [user], "memory": [CELLO]})
+    assert memory_wins.source == "memory" and memory_wins.verdict == REFUTED
 
 
 def test_parametric_answer_only_when_no_evidence_decides():
@@ -69,22 +85,24 @@ def test_parametric_answer_only_when_no_evidence_decides():
     checker = ClaimChecker(HashEmbedder(), Reader(gen))
     verdict = checker.check("The moon is made of green cheese.", {})
     assert verdict.verdict == REFUTED and verdict.source == "parametric"
-    assert checker.check("Nicholas Brody is not a character on Homeland.", {"memory": [NOTE]}).source == "memory"
+    assert checker.check("Orla Venn is not a member of the Kestrel Quartet.", {"memory": [NOTE]}).source == "memory"
     assert gen.calls == 1
 
 
 def test_bad_configuration():
     with pytest.raises(ConfigError, match="word_threshold"):
         ClaimChecker(HashEmbedder(), word_threshold=2.0)
+    with pytest.raises(ConfigError, match="must not exceed"):
+        ClaimChecker(HashEmbedder(), same_threshold=0.8, rule_threshold=0.9)
     with pytest.raises(ConfigError, match="unknown levels"):
         ClaimChecker(HashEmbedder(), order=("memory", "web"))
 
 
 def test_pipeline_check_reads_memory_user_facts_and_namespaces(tmp_path):
     store = Store(tmp_path / "s", HashEmbedder())
-    KnowledgeEditor(store).edit("Nicholas Brody is not a character on Homeland.", namespace="alice")
+    KnowledgeEditor(store).edit("Orla Venn plays the cello in the Kestrel Quartet.", namespace="alice")
     pipe = Pipeline(store, ScriptedGenerator(default="yes"), PipelineConfig(parametric="never"))
-    claim = "Nicholas Brody is a character on Homeland."
+    claim = "Orla Venn plays the violin in the Kestrel Quartet."
     assert pipe.check(Query(claim, namespace="alice")).verdict == REFUTED
     assert pipe.check(claim).verdict == NOT_ENOUGH  # another namespace's note is not evidence
     by_user = pipe.check(Query(claim, user_facts=(claim,), namespace="alice"))
@@ -98,26 +116,28 @@ def test_cli_check(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "_generator", lambda args: ScriptedGenerator(default=""))
     store = str(tmp_path / "store")
     cli.main(["-q", "index", "--corpus", str(_corpus(tmp_path)), "--store", store, "--embedder", "hash-64"])
-    cli.main(["-q", "edit", "add", "Nicholas Brody is not a character on Homeland.", "--store", store])
+    cli.main(["-q", "edit", "add", "Orla Venn plays the cello in the Kestrel Quartet.", "--store", store])
     capsys.readouterr()
-    assert cli.main(["-q", "check", "Nicholas Brody is a character on Homeland.", "--store", store, "--json"]) == 0
+    assert cli.main(["-q", "check", "Orla Venn plays the violin in the Kestrel Quartet.", "--store", store, "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["verdict"] == REFUTED and verdict["source"] == "memory" and verdict["citations"]
-    assert cli.main(["-q", "check", "Nicholas Brody is not a character on Homeland.", "--store", store]) == 0
+    assert cli.main(["-q", "check", "Orla Venn plays the cello in the Kestrel Quartet.", "--store", store]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("supported") and "Homeland" in out and "[note-" in out
+    assert out.startswith("supported") and "Kestrel" in out and "[note-" in out
     assert cli.main(["-q", "check", "x", "--store", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
 
 
 def _corpus(tmp_path):
     path = tmp_path / "corpus.jsonl"
-    path.write_text(json.dumps({"_id": "c1", "title": "Homeland", "text": "Homeland is a television series."}) + "\n")
+    path.write_text(json.dumps({"_id": "c1", "title": "Dunmore", "text": "Dunmore is a town by the sea."}) + "\n")
     return path
 
 
-def test_a_sentence_about_something_else_that_shares_a_name_decides_nothing():
-    corpus = Passage("c1", "Homeland is an American television series.")
+def test_a_sentence_that_shares_no_name_with_the_claim_decides_nothing():
+    corpus = Passage("c1", "Marta Olsen plays the cello in the Lindqvist Trio.")
     checker = ClaimChecker(HashEmbedder(), topic_threshold=0.0)
-    verdict = checker.check("Nicholas Brody isn't a character on Homeland.", {"corpus": [corpus]})
-    assert verdict.verdict == NOT_ENOUGH
+    verdict = checker.check("Orla Venn plays the cello in the Kestrel Quartet.", {"corpus": [corpus]})
+    assert verdict.verdict == NOT_ENOUGH and not verdict.citations
+    named = checker.check("Orla Venn plays the cello in the Kestrel Quartet.", {"corpus": [CELLO]})
+    assert named.verdict == SUPPORTED and named.source == "corpus"
