@@ -24,6 +24,7 @@ from rag.models.offline import (
     DEFAULT_GENERATOR,
     GENERATORS,
     cache_dir,
+    dequantisation_bar,
     generator_gguf,
     route_runtime_logs,
     set_offline,
@@ -282,10 +283,11 @@ class TransformersGenerator:
                     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
                 else:
                     logger.info("dequantising %s (first load; cached afterwards)", mf.path)
-                    tok = AutoTokenizer.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
-                    model = AutoModelForCausalLM.from_pretrained(
-                        str(mf.path.parent), gguf_file=mf.path.name, dtype=dtype
-                    )
+                    with dequantisation_bar(logger.isEnabledFor(logging.INFO)):
+                        tok = AutoTokenizer.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
+                        model = AutoModelForCausalLM.from_pretrained(
+                            str(mf.path.parent), gguf_file=mf.path.name, dtype=dtype
+                        )
                     if self.cache:
                         self._save_cache(model, tok, self._cached_folder())
             except (OSError, ValueError, RuntimeError) as exc:

@@ -13,7 +13,10 @@ import importlib.util
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rag.errors import MissingDependencyError
@@ -52,6 +55,28 @@ def route_runtime_logs() -> None:
     hf_logging.disable_default_handler()
     hf_logging.enable_propagation()
     hf_logging.disable_progress_bar()
+
+
+@contextmanager
+def dequantisation_bar(show: bool) -> Iterator[None]:
+    """Within the block, transformers' "Converting and de-quantizing GGUF tensors" bar shows
+    only if ``show``. transformers draws that bar with tqdm directly, past the progress-bar
+    switch :func:`route_runtime_logs` turns off, so ``rag -q`` would print it on a machine's
+    first load (it takes a minute, so without ``-q`` it is worth seeing)."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # a transformers without GGUF support fails later, with its own error
+        yield
+        return
+    drawn = getattr(gguf_utils, "tqdm", None)
+    if drawn is None:
+        yield
+        return
+    gguf_utils.tqdm = partial(drawn, disable=not show)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = drawn
 
 
 def cache_dir() -> Path:

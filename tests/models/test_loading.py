@@ -1,3 +1,4 @@
+import io
 import importlib.metadata
 import importlib.util
 import logging
@@ -141,3 +142,16 @@ def test_quiet_cli_prints_nothing_of_the_runtimes_on_a_real_load(tmp_path, capfd
     assert cli.main([*argv, "--runtime", "transformers"]) == 0
     err = capfd.readouterr().err
     assert err == "", err
+
+
+def test_dequantisation_bar_follows_the_switch_and_is_restored():
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from rag.models.offline import dequantisation_bar
+
+    drawn = gguf_utils.tqdm
+    with dequantisation_bar(False):
+        assert gguf_utils.tqdm(range(3)).disable is True
+    with dequantisation_bar(True):
+        assert gguf_utils.tqdm(range(3), file=io.StringIO()).disable is False
+    assert gguf_utils.tqdm is drawn
