@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, table, timed, write_json  # noqa: E402
 
-from rag.memory.text import fold, tokenize  # noqa: E402
+from rag.text import fold, tokenize  # noqa: E402
 
 ARTICLES = frozenset({"a", "an", "the"})
 from rag.stages.read import Reader  # noqa: E402

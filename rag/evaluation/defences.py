@@ -37,11 +37,11 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.fusion import reciprocal_rank_fusion
-from rag.memory.text import longest_common_subsequence, tokenize
 from rag.protocols import Generator, Scorer
 from rag.stages.detect import answers_agree
 from rag.stages.read import Reader
 from rag.stages.rewrite import RuleRewriter
+from rag.text import longest_common_subsequence, tokenize
 from rag.types import Answer, Passage, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)

@@ -62,13 +62,12 @@ from rag.evaluation.memo import memoize
 from rag.evaluation.runs import RunWriter, markdown_table, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
-from rag.memory.text import fold
 from rag.metrics import latency_summary, source_adoption
 from rag.pipeline import Pipeline, PipelineConfig
 from rag.protocols import Embedder, Generator
 from rag.stages.arbitrate import same_answer
 from rag.stages.read import Reader, sentences
-from rag.stages.structure import tokens
+from rag.text import fold, tokens
 from rag.types import SOURCES, Answer, Passage, Query
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any
 
 from rag.errors import ConfigError, RagError
 from rag.memory.store import Store, Transaction, content_hash
-from rag.memory.text import fold
+from rag.text import fold
 from rag.types import SHARED_NAMESPACE, Passage
 
 OPS = ("add", "update", "retract", "rollback")

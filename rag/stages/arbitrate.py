@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.errors import ConfigError
-from rag.memory.text import fold, tokenize
+from rag.text import fold, tokenize
 from rag.types import SOURCES
 
 _ARTICLES = frozenset({"a", "an", "the"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.memory.text import STOPWORDS, fold
+from rag.text import STOPWORDS, fold
 
 _WORD = re.compile(r"[$€£]?\w+(?:['’./:-]\w+)*%?", re.UNICODE)
 #: Openers of a yes/no question (an English closed class, not a list grown from misses).

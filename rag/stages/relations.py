@@ -15,7 +15,8 @@ concepts disagree ("died in" against "born in").
 
 from __future__ import annotations
 
-from rag.stages.structure import FactReading, expected_type, stem, tokens
+from rag.stages.structure import FactReading, expected_type
+from rag.text import stem, tokens
 
 #: concept -> cue phrases (space-separated words, matched by stem, longest cue first).
 RELATIONS: dict[str, tuple[str, ...]] = {

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from rag.memory.text import tokenize
+from rag.text import tokenize
 from rag.models.generator import (
     check_continuation_items,
     check_keep,

@@ -3,8 +3,9 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.stages.filter import KnowledgeFilter
-from rag.stages.structure import read_fact, same_name_word
+from rag.stages.structure import read_fact
 from rag.testing import HashEmbedder
+from rag.text import same_name_word
 from rag.types import Passage
 
 

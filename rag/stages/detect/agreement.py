@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rag.stages.detect.answers import UnionFind, answers_agree, consistent, shingles
+from rag.stages.detect.answers import UnionFind, answers_agree, consistent
 from rag.stages.detect.records import Signal
 from rag.stages.detect.vote import EPS, Vote
 from rag.stages.read import supports
+from rag.text import shingles
 from rag.types import Passage
 
 #: Value of ``trusted_conflict`` when only the parametric answer is contradicted: the world

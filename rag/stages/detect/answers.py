@@ -6,13 +6,10 @@ answers their own ways (exact match after SQuAD normalisation is a metric, not a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from rag.memory.text import fold, tokenize
 from rag.stages.read import supports
-
-_WORD = re.compile(r"\w+", re.UNICODE)
+from rag.text import tokenize, words
 
 _ARTICLES = frozenset({"the", "a", "an"})
 
@@ -24,10 +21,10 @@ _NO_ANSWER = frozenset(
 
 
 def _answer_tokens(answer: str) -> tuple[str, ...]:
-    words = _WORD.findall(fold(answer))
-    while words and words[0] in _ARTICLES:
-        words = words[1:]
-    return tuple(words)
+    ws = words(answer)
+    while ws and ws[0] in _ARTICLES:
+        ws = ws[1:]
+    return tuple(ws)
 
 
 def _content(tokens: tuple[str, ...]) -> frozenset[str]:
@@ -53,14 +50,7 @@ def answers_agree(a: str, b: str) -> bool:
 
 
 def is_no_answer(answer: str) -> bool:
-    return " ".join(_WORD.findall(fold(answer))) in _NO_ANSWER
-
-
-def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
-    words = _WORD.findall(fold(text))
-    if len(words) < n:
-        return frozenset({tuple(words)}) if words else frozenset()
-    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return " ".join(words(answer)) in _NO_ANSWER
 
 
 class UnionFind:

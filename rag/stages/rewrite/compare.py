@@ -7,9 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.memory.text import STOPWORDS, fold
 from rag.stages.read import sentences
-from rag.stages.structure import name_spans, tokens
+from rag.text import STOPWORDS, fold, name_spans, tokens
 
 #: Comparative words and what they ask for: the smaller or the larger value, of a date or a
 #: quantity. The comparison itself is done here, in code: a small generator does not
