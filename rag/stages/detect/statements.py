@@ -15,15 +15,11 @@ from collections.abc import Sequence
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concepts, relation_match
 from rag.stages.structure import expected_type, fits_type, read_fact
-from rag.text import WORD, name_spans, stem, stems, tokenize, words
-
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-
+from rag.text import NUMBER_WORDS, WORD, name_spans, stem, stems, tokenize, words
 
 def number_words(words: Sequence[str]) -> set[str]:
-    return {_NUMBER_WORDS.get(w, w) for w in words}
+    """The words, with number words as digits ("three" as "3")."""
+    return {str(NUMBER_WORDS[w]) if w in NUMBER_WORDS else w for w in words}
 
 
 def states(question: str, answer: str, text: str) -> bool:

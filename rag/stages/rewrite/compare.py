@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.stages.read import sentences
-from rag.text import STOPWORDS, fold, name_spans, tokens
+from rag.text import NUMBER_WORDS, STOPWORDS, fold, name_spans, tokens
 
 #: Comparative words and what they ask for: the smaller or the larger value, of a date or a
 #: quantity. The comparison itself is done here, in code: a small generator does not
@@ -26,9 +26,6 @@ _COMPARATIVES: dict[str, tuple[str, str]] = {
 _OPTIONS = re.compile(r"(?P<a>[^,?]+?)\s+or\s+(?P<b>[^,?]+?)\s*\??\s*$")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d])|(?<![\w.])\d+(?:\.\d+)?(?![\d])")
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +81,7 @@ def _values(text: str, kind: str) -> list[float]:
     if kind == "time":
         return [float(y) for y in _YEAR.findall(text)]
     found = [float(n.replace(",", "")) for n in _NUMBER.findall(text)]
-    found += [float(_NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS]
+    found += [float(NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
     return found
 
 
