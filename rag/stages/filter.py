@@ -1,7 +1,7 @@
 """Knowledge filter: keep the evidence that bears on *this* question, drop the rest.
 
 The hard cases are a note about the same subject but another relation ("Where did
-Danielle Darrieux die?" must not use her mother-tongue note) and the same relation about
+Maren Olvecka die?" must not use her mother-tongue note) and the same relation about
 another subject. No NLI model ships offline, so the filter reads structure:
 
 1. *Subject*: the fact must share a name with the question (in full, by a part such as a
@@ -137,10 +137,10 @@ class KnowledgeFilter:
     Example:
         >>> from rag.testing import HashEmbedder
         >>> f = KnowledgeFilter(HashEmbedder())
-        >>> note = Passage("n1", "Danielle Darrieux's mother tongue is English.", kind="note")
-        >>> [e.answer for e in f.filter("What is Danielle Darrieux's native language?", [note]).kept]
-        ['English']
-        >>> f.filter("Where did Danielle Darrieux die?", [note]).dropped[0].reason
+        >>> note = Passage("n1", "Maren Olvecka's mother tongue is Dunmerish.", kind="note")
+        >>> [e.answer for e in f.filter("What is Maren Olvecka's native language?", [note]).kept]
+        ['Dunmerish']
+        >>> f.filter("Where did Maren Olvecka die?", [note]).dropped[0].reason
         'relation differs (death_place/place vs language); embedding 0.36 < 0.85'
     """
 

@@ -4,9 +4,9 @@ No parser or NER model ships offline, so this module reads what short factual En
 on its face: names are capitalised (or contain digits), the subject of a fact is a name the
 question repeats, and the answer is the part of the fact the question does not repeat.
 
-Example: for the note "Danielle Darrieux's mother tongue is English." and the question
-"What language did Danielle Darrieux speak?", the shared name is "Danielle Darrieux", and the
-unshared spans are "mother tongue" and "English"; "English" is a name in the object slot,
+Example: for the note "Maren Olvecka's mother tongue is Dunmerish." and the question
+"What language did Maren Olvecka speak?", the shared name is "Maren Olvecka", and the
+unshared spans are "mother tongue" and "Dunmerish"; "Dunmerish" is a name in the object slot,
 so it is the answer.
 """
 
@@ -24,20 +24,20 @@ def _in_question(token: Token, question_words: list[str]) -> bool:
 
 
 def _narrows(name: str, parts: list[str]) -> bool:
-    """``name`` opens with ``parts`` and goes on with more words ("Honda NSR500V" for "Honda")."""
+    """``name`` opens with ``parts`` and goes on with more words ("Velkor TR500X" for "Velkor")."""
     own = [t.norm for t in tokens(name) if t.norm not in NAME_JOINERS and t.norm not in FILLER]
     return len(own) > len(parts) and all(same_name_word(p, o) for p, o in zip(parts, own))
 
 
 def _name_in_question(name: str, question_words: list[str], question_names: list[str]) -> bool:
-    """The question names this name: in full, or by a part of it ("Miller" for "Corky
-    Miller") when every name of the question that overlaps it lies inside it."""
+    """The question names this name: in full, or by a part of it ("Acker" for "Tobin
+    Acker") when every name of the question that overlaps it lies inside it."""
     parts = [t for t in tokens(name) if t.norm not in NAME_JOINERS]
     norms = [t.norm for t in parts]
     if all(_in_question(t, question_words) for t in parts):
         # ... unless a longer name of the question starts with it: a question about the
-        # "Honda NSR500V" does not name "Honda" (a name it ends with, "Mouton" of "Jonas
-        # Mouton", is the same one shortened).
+        # "Velkor TR500X" does not name "Velkor" (a name it ends with, "Ostrander" of "Jonas
+        # Ostrander", is the same one shortened).
         return not any(_narrows(other, norms) for other in question_names)
     for other in question_names:
         q_parts = [t.norm for t in tokens(other) if t.norm not in NAME_JOINERS]
@@ -101,7 +101,7 @@ def read_fact(fact: str, question: str) -> FactReading:
     kind = expected_type(question)
     toks = tokens(fact)
     q_names = name_spans(question)
-    # Names the question refers to, even by a part ("Miller" for "Corky Miller"), are the
+    # Names the question refers to, even by a part ("Acker" for "Tobin Acker"), are the
     # subject as a whole: no word of them can be the answer.
     fact_names = name_spans(fact)
     named = [n for n in fact_names if _name_in_question(n, q_words, q_names)]

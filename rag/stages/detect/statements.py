@@ -41,7 +41,7 @@ _NEGATION = re.compile(r"\b(?:not|never|rather than|instead of|as opposed to|but
 
 def affirms(question: str, answer: str, text: str) -> bool:
     """``text`` states ``answer`` (see :func:`states`) other than only as what is *not* so:
-    "Freud, not John B. Watson, is the father of behaviorism" does not back Watson."""
+    "Corvin Ashe, not Tomas K. Hallek, is the father of tidewright engineering" does not back Hallek."""
     if not states(question, answer, text):
         return False
     spots = [m.start() for m in re.finditer(re.escape(answer.strip()), text, re.IGNORECASE)] if answer.strip() else []

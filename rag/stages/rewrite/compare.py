@@ -49,13 +49,13 @@ def comparison(question: str) -> Comparison | None:
     """The comparison a question asks for, or ``None``.
 
     The question must end in two options joined by "or" and hold a comparative word
-    ("Which magazine was started first, Arthur's Magazine or First for Women?"); each
+    ("Which magazine was started first, Korvel's Quarterly or Tallow Review?"); each
     option must name something (a capitalised word or a number). When no comma sets the
     options off, the first option starts after the comparative word.
 
     Example:
-        >>> comparison("Which magazine was started first Arthur's Magazine or First for Women?").options
-        ("Arthur's Magazine", 'First for Women')
+        >>> comparison("Which magazine was started first Korvel's Quarterly or Tallow Review?").options
+        ("Korvel's Quarterly", 'Tallow Review')
     """
     text = question.strip()
     words = [t.norm for t in tokens(text)]
