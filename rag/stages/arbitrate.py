@@ -13,6 +13,7 @@ from rag.errors import ConfigError
 from rag.text import same_answer
 from rag.types import SOURCES
 
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """An answer a source offers, with the passages behind it."""

@@ -15,7 +15,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import FILLER, NAME_JOINERS, Token, fold, name_spans, same_name_word, same_word, tokens
+from rag.text import (
+    FILLER,
+    NAME_JOINERS,
+    Token,
+    fold,
+    name_spans,
+    same_name_word,
+    same_word,
+    tokens,
+)
 
 
 def _in_question(token: Token, question_words: list[str]) -> bool:

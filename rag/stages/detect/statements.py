@@ -17,6 +17,7 @@ from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concep
 from rag.stages.structure import expected_type, fits_type, read_fact
 from rag.text import NUMBER_WORDS, WORD, name_spans, stem, stems, tokenize, words
 
+
 def number_words(words: Sequence[str]) -> set[str]:
     """The words, with number words as digits ("three" as "3")."""
     return {str(NUMBER_WORDS[w]) if w in NUMBER_WORDS else w for w in words}

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 from rag.stages.detect.statements import NOT_STATED, STATED
 from rag.stages.detect.support import Standing
 from rag.text import same_answer
