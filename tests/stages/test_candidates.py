@@ -2,8 +2,8 @@ from rag.stages.candidates import candidates, is_yes_no
 
 
 def test_names_numbers_and_dates_are_candidates_with_their_shorter_runs():
-    found = candidates("Who recorded the song?", ["It was recorded by Mira Sendak on October 13, 2015."])
-    assert {"Mira Sendak", "Mira", "Sendak", "October 13, 2015", "2015"} <= set(found)
+    found = candidates("Who recorded the song?", ["It was recorded by Mira Sendak on March 2, 2011."])
+    assert {"Mira Sendak", "Mira", "Sendak", "March 2, 2011", "2011"} <= set(found)
 
 
 def test_a_joiner_inside_a_name_and_an_initial_keep_the_run_whole():

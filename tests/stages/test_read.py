@@ -82,7 +82,7 @@ def test_long_prose_goes_to_the_generator_short_facts_are_extracted():
     from rag.types import Passage
 
     prose = Passage("w", "The fourth season of Harbor Watch, an Ostrelian drama television series with executive "
-                         "producer Mira Sendak, premiered on October 13, 2015, and the season contained 23 episodes.")
+                         "producer Mira Sendak, premiered on March 2, 2011, and the season contained 23 episodes.")
     short = Passage("n", "The fourth season of Harbor Watch contained 23 episodes.")
     question = "How many episodes are in Harbor Watch season 4?"
     reader = Reader(ScriptedGenerator(default="23"))
