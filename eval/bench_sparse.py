@@ -41,7 +41,7 @@ from _common import machine, percentile, table, timed, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rag.memory.text import STOPWORDS, tokenize  # noqa: E402
+from rag.text import STOPWORDS, tokenize  # noqa: E402
 
 # Most frequent English function words, in rough frequency order; all are STOPWORDS.
 TOP_STOPWORDS = """the of and to in a is was for on as with by that it from at his an were

@@ -10,8 +10,9 @@ For each model (and runtime) it asks, with the library's own reader prompts:
   when ``--targets`` is given; the demo's real-knowledge questions otherwise);
 * ``gold``: with ``--targets`` and ``--gold``, the NQ question with its gold passage.
 
-A hit is the gold answer contained in the generated answer (case-folded); ``_exact`` columns
-count answers that are the gold answer and nothing more (the short answer the reader needs).
+A hit is the gold answer contained in the generated answer as whole words
+(:func:`rag.metrics.contains_answer`); ``_exact`` columns count answers that are the gold
+answer and nothing more (:func:`rag.metrics.exact_match`: the short answer the reader needs).
 
     python eval/compare_generators.py [--demo corpora/demo] [--targets FILE --gold FILE]
         [--limit 100] [--runtime transformers] [--out eval/results/compare_generators.json]
@@ -27,9 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, table, timed, write_json  # noqa: E402
 
-from rag.memory.text import fold, tokenize  # noqa: E402
-
-ARTICLES = frozenset({"a", "an", "the"})
+from rag.metrics import contains_answer, exact_match  # noqa: E402
 from rag.stages.read import Reader  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
@@ -74,17 +73,6 @@ def nq_sets(targets: Path, gold: Path | None, limit: int) -> dict[str, list]:
     return sets
 
 
-def hit(answer: str, golds: list[str]) -> bool:
-    a = fold(answer)
-    return any(fold(g) in a for g in golds if g)
-
-
-def exact(answer: str, golds: list[str]) -> bool:
-    """The short answer is the gold answer, up to case, accents, punctuation and articles."""
-    return any(" ".join(tokenize(answer, stopwords=ARTICLES)) == " ".join(tokenize(g, stopwords=ARTICLES))
-               for g in golds if g)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=Path("corpora/demo"))
@@ -111,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             readings, secs = timed(lambda: reader.read_many([(q, ps) for q, ps, _ in items]))
             total_s += secs
             n = max(1, len(items))
-            row[name] = sum(hit(r.text, golds) for r, (_, _, golds) in zip(readings, items)) / n
-            row[f"{name}_exact"] = sum(exact(r.text, golds) for r, (_, _, golds) in zip(readings, items)) / n
+            row[name] = sum(contains_answer(r.text, golds) for r, (_, _, golds) in zip(readings, items)) / n
+            row[f"{name}_exact"] = sum(exact_match(r.text, golds) for r, (_, _, golds) in zip(readings, items)) / n
             examples[f"{model}/{name}"] = [(q, r.text, golds) for r, (q, _, golds) in zip(readings[:5], items[:5])]
         row["answers_per_s"] = sum(len(v) for v in sets.values()) / total_s
         rows.append(row)

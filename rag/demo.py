@@ -12,8 +12,8 @@ from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
 from rag.models import DEFAULT_EMBEDDER, load_embedder
 from rag.pipeline import Pipeline
-from rag.stages.arbitrate import same_answer
 from rag.protocols import Embedder, Generator
+from rag.text import same_answer
 from rag.types import Answer
 
 #: The demo corpus in a source checkout.

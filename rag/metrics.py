@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.memory.text import fold
+from rag.text import fold
 
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]

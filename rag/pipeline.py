@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
-from rag.stages.arbitrate import ON_CONTESTED, Candidate, PreferenceArbiter, same_answer, settle_contest
+from rag.stages.arbitrate import ON_CONTESTED, Candidate, PreferenceArbiter, settle_contest
 from rag.stages.claims import ClaimVerdict
 from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
@@ -48,6 +48,7 @@ from rag.stages.protocols import AnswerReader, EvidenceFilter, PassageDetector
 from rag.stages.read import Reader
 from rag.stages.rewrite import GeneratorRewriter, Rewrite, RuleRewriter, resolve_hop
 from rag.stages.structure import read_fact
+from rag.text import same_answer
 from rag.types import SHARED_NAMESPACE, SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)

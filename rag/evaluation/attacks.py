@@ -548,8 +548,8 @@ def add_typos(text: str, *, every: int = 7, seed: int = 0, protect: Iterable[str
     """``text`` with a typo (two inner letters swapped) in every ``every``-th long word.
 
     Example:
-        >>> add_typos("The fourth season of Chicago Fire contained twenty three episodes", every=2)
-        'The fourth seaosn of Chicago Fire conatined twenty trhee episodes'
+        >>> add_typos("The fourth season of Harbor Watch contained twenty three episodes", every=2)
+        'The fourth sesaon of Harbor Wtach contained twnety three episoeds'
     """
     guard = {w.lower() for p in protect for w in re.findall(r"\w+", p)}
     words = text.split(" ")

@@ -37,11 +37,10 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.fusion import reciprocal_rank_fusion
-from rag.memory.text import longest_common_subsequence, tokenize
 from rag.protocols import Generator, Scorer
-from rag.stages.detect import answers_agree
 from rag.stages.read import Reader
 from rag.stages.rewrite import RuleRewriter
+from rag.text import longest_common_subsequence, same_answer, tokenize
 from rag.types import Answer, Passage, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)
@@ -369,10 +368,10 @@ class TrustRAG:
             for q, (r, gone, said) in enumerate(zip(requests, removed, answers, strict=True)):
                 idx = [i for i in range(len(r.passages)) if i not in gone]
                 own = internal[q]
-                if _is_no_answer(own) or not any(answers_agree(own, a) for a in said if not _is_no_answer(a)):
+                if _is_no_answer(own) or not any(same_answer(own, a) for a in said if not _is_no_answer(a)):
                     continue  # the generator knows nothing the passages back: no judgement
                 for i, a in zip(idx, said, strict=True):
-                    if not _is_no_answer(a) and not answers_agree(own, a):
+                    if not _is_no_answer(a) and not same_answer(own, a):
                         gone[i] = (f"its answer {a!r} contradicts the generator's own knowledge {own!r}, "
                                    "which other passages back")
         out = []

@@ -57,7 +57,7 @@ from rag.memory.store import Store
 from rag.metrics import contains_answer, latency_summary
 from rag.pipeline import Pipeline, PipelineConfig
 from rag.protocols import Embedder, Generator
-from rag.stages.arbitrate import same_answer
+from rag.text import same_answer
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Conflict cases are built from a BEIR-style folder with answers (``corpus.jsonl``
    the others with ``parametric="fallback"``.
 4. *Expected winner*: the highest level of the case under the configured order. A case is
    *obeyed* when the answer's source is that level and its text is the same answer
-   (:func:`~rag.stages.arbitrate.same_answer`) as the one planted there. An abstention is
+   (:func:`~rag.text.same_answer`) as the one planted there. An abstention is
    never obeyed (it stays in the denominator and is also reported as ``abstained``). Cases
    whose expected answer is empty (a closed-book answer the generator could not give) or
    whose levels are all outside the order are not scored.
@@ -62,13 +62,11 @@ from rag.evaluation.memo import memoize
 from rag.evaluation.runs import RunWriter, markdown_table, set_seed
 from rag.memory.editor import KnowledgeEditor
 from rag.memory.store import Store
-from rag.memory.text import fold
 from rag.metrics import latency_summary, source_adoption
 from rag.pipeline import Pipeline, PipelineConfig
 from rag.protocols import Embedder, Generator
-from rag.stages.arbitrate import same_answer
 from rag.stages.read import Reader, sentences
-from rag.stages.structure import tokens
+from rag.text import answer_words, fold, same_answer, tokens
 from rag.types import SOURCES, Answer, Passage, Query
 
 logger = logging.getLogger(__name__)
@@ -181,10 +179,6 @@ def _spans(sentence: str, answer: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(sentence)]
 
 
-def _norm(text: str) -> str:
-    return " ".join(fold(text).split())
-
-
 def _read_item(qid: str, question: str, gold: str, passage: Passage) -> FactItem | None:
     """The first sentence of ``passage`` holding ``gold`` as a span, or None."""
     for sentence in sentences(passage.text) or [passage.text]:
@@ -263,12 +257,12 @@ def counterfactuals(item: FactItem, pool: Sequence[FactItem], rng: random.Random
         [o.gold for o in others if _coarse_shape(o.gold) == coarse],
     ]
     chosen: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
     for tier in tiers:
         tier = sorted(set(tier))
         rng.shuffle(tier)
         for answer in tier:
-            key = _norm(answer)
+            key = answer_words(answer)
             if key in seen:
                 continue
             seen.add(key)

@@ -49,8 +49,8 @@ import numpy as np
 from rag.errors import ConfigError, MissingDependencyError, StoreError
 from rag.memory.index import IndexBatch, IndexMeta
 from rag.memory.store import Store
-from rag.memory.text import tokenize
 from rag.protocols import Embedder
+from rag.text import tokenize
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from rag.errors import ConfigError, RagError
 from rag.memory.store import Store, Transaction, content_hash
-from rag.memory.text import fold
+from rag.text import words
 from rag.types import SHARED_NAMESPACE, Passage
 
 OPS = ("add", "update", "retract", "rollback")
@@ -80,7 +80,7 @@ class Edit:
 
 def normalise_key(text: str) -> str:
     """Keys compare without case, accents, punctuation or extra spaces."""
-    return " ".join(re.findall(r"\w+", fold(text)))
+    return " ".join(words(text))
 
 
 _EDIT_COLUMNS = ("seq, edit_id, fact_id, version, namespace, kind, op, content, author, reason, "
@@ -106,14 +106,14 @@ class KnowledgeEditor:
         >>> import tempfile
         >>> from rag.testing import HashEmbedder
         >>> editor = KnowledgeEditor(Store(tempfile.mkdtemp(), HashEmbedder()))
-        >>> first = editor.edit("Danielle Darrieux's mother tongue is English.", key="darrieux/tongue")
-        >>> second = editor.edit("Danielle Darrieux's mother tongue is German.", key="darrieux/tongue")
+        >>> first = editor.edit("Maren Olvecka's mother tongue is Dunmerish.", key="olvecka/tongue")
+        >>> second = editor.edit("Maren Olvecka's mother tongue is Varnish.", key="olvecka/tongue")
         >>> (second.fact_id == first.fact_id, second.version, second.supersedes == first.edit_id)
         (True, 2, True)
         >>> [e.op for e in editor.history(first.fact_id)]
         ['add', 'update']
         >>> editor.rollback(first.fact_id, 1).content["text"]
-        "Danielle Darrieux's mother tongue is English."
+        "Maren Olvecka's mother tongue is Dunmerish."
     """
 
     def __init__(

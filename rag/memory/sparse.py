@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import ConfigError, StoreError
-from rag.memory.text import tokenize
+from rag.text import tokenize
 
 FORMAT_VERSION = 1
 _DEAD = math.inf  # document length of a deleted slot: its BM25 contributions become 0

@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 from rag.errors import ConfigError, StoreError, StoreNotFoundError
 from rag.memory.index import IndexBatch, IndexMeta, LocalIndex, RetrievalIndex
 from rag.memory.ingest import Chunker, IngestReport, read_corpus
-from rag.memory.text import fold
 from rag.protocols import Embedder
+from rag.text import fold
 from rag.types import PASSAGE_KINDS, SHARED_NAMESPACE, Passage, ScoredPassage
 
 logger = logging.getLogger(__name__)

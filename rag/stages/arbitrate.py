@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.errors import ConfigError
-from rag.memory.text import fold, tokenize
+from rag.text import same_answer
 from rag.types import SOURCES
-
-_ARTICLES = frozenset({"a", "an", "the"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +33,6 @@ class ArbiterDecision:
     losers: tuple[Candidate, ...]
     conflicts: tuple[Candidate, ...]
     reason: str
-
-
-def same_answer(a: str, b: str) -> bool:
-    """Answers agree up to case, accents, punctuation and articles, or when one contains
-    the other on word boundaries ("Paris" and "Paris, France")."""
-    wa = tokenize(a, stopwords=_ARTICLES) or fold(a).split()
-    wb = tokenize(b, stopwords=_ARTICLES) or fold(b).split()
-    if not wa or not wb:
-        return False
-    short, long_ = sorted((wa, wb), key=len)
-    return any(long_[i : i + len(short)] == short for i in range(len(long_) - len(short) + 1))
 
 
 class PreferenceArbiter:

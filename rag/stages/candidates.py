@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.memory.text import STOPWORDS, fold
+from rag.text import STOPWORDS, fold, words
 
 _WORD = re.compile(r"[$€£]?\w+(?:['’./:-]\w+)*%?", re.UNICODE)
 #: Openers of a yes/no question (an English closed class, not a list grown from misses).
@@ -113,14 +113,14 @@ def candidates(
         >>> candidates("Who recorded the song?", ["It was recorded by Elvis Presley in 1961."])
         ['It', 'Elvis', 'Elvis Presley', 'Presley', '1961', 'recorded']
     """
-    asked = set(re.findall(r"\w+", fold(question)))
+    asked = set(words(question))
     out = ["yes", "no"] if is_yes_no(question) else []
     seen = set(out)
     for text in passages:
         for span in _spans(text, max_name_words, max_phrase_words):
             key = fold(span)
-            words = set(re.findall(r"\w+", key))
-            if key in seen or not words or words <= asked:
+            said = set(words(key))
+            if key in seen or not said or said <= asked:
                 continue
             seen.add(key)
             out.append(span)

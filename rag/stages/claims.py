@@ -40,10 +40,9 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.memory.store import Store
-from rag.memory.text import STOPWORDS
 from rag.protocols import Embedder
 from rag.stages.read import Reader, sentences
-from rag.stages.structure import name_spans, same_name_word, same_word, tokens
+from rag.text import STOPWORDS, name_words, same_name_word, same_word, tokens
 from rag.types import SOURCES, Passage, Query
 
 SUPPORTED = "supported"
@@ -64,11 +63,6 @@ def polarity(text: str) -> int:
     count = sum(w in _NEGATIONS or w.endswith("n't") for w in words)
     count += len(_NEGATING_VERBS.findall(text))
     return -1 if count % 2 else 1
-
-
-def _name_words(text: str) -> list[str]:
-    """The words of the names and numbers in ``text`` (sentence-initial fillers aside)."""
-    return [t.text for name in name_spans(text) for t in tokens(name) if t.is_name]
 
 
 def _missing(words: Sequence[str], other: Sequence[str]) -> list[str]:
@@ -233,7 +227,7 @@ class ClaimChecker:
 
         if similarity < self.topic_threshold:
             return out(NOT_ENOUGH, f"off topic ({similarity:.2f} < {self.topic_threshold:.2f})")
-        claim_names, sentence_names = _name_words(claim), _name_words(sentence)
+        claim_names, sentence_names = name_words(claim), name_words(sentence)
         if claim_names and len(_missing(claim_names, sentence_names)) == len(claim_names):
             return out(NOT_ENOUGH, "shares no name with the claim")
         if similarity >= self.same_threshold:

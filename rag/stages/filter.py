@@ -1,7 +1,7 @@
 """Knowledge filter: keep the evidence that bears on *this* question, drop the rest.
 
 The hard cases are a note about the same subject but another relation ("Where did
-Danielle Darrieux die?" must not use her mother-tongue note) and the same relation about
+Maren Olvecka die?" must not use her mother-tongue note) and the same relation about
 another subject. No NLI model ships offline, so the filter reads structure:
 
 1. *Subject*: the fact must share a name with the question (in full, by a part such as a
@@ -45,8 +45,8 @@ from rag.protocols import Embedder
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, reading_concepts, relation_concepts, relation_match
 from rag.stages.rewrite import compare, comparison
-from rag.memory.text import tokenize
-from rag.stages.structure import FactReading, name_spans, read_fact, same_name_word, same_word, stem, tokens
+from rag.stages.structure import FactReading, read_fact
+from rag.text import name_spans, name_words, same_name_word, same_word, stem, tokenize, tokens
 from rag.types import Passage, Source
 
 
@@ -137,10 +137,10 @@ class KnowledgeFilter:
     Example:
         >>> from rag.testing import HashEmbedder
         >>> f = KnowledgeFilter(HashEmbedder())
-        >>> note = Passage("n1", "Danielle Darrieux's mother tongue is English.", kind="note")
-        >>> [e.answer for e in f.filter("What is Danielle Darrieux's native language?", [note]).kept]
-        ['English']
-        >>> f.filter("Where did Danielle Darrieux die?", [note]).dropped[0].reason
+        >>> note = Passage("n1", "Maren Olvecka's mother tongue is Dunmerish.", kind="note")
+        >>> [e.answer for e in f.filter("What is Maren Olvecka's native language?", [note]).kept]
+        ['Dunmerish']
+        >>> f.filter("Where did Maren Olvecka die?", [note]).dropped[0].reason
         'relation differs (death_place/place vs language); embedding 0.36 < 0.85'
     """
 
@@ -251,7 +251,7 @@ class KnowledgeFilter:
     def _judge_windows(self, question: str, items: Sequence[tuple[Passage, Source, Dropped]],
                        kept: list[Evidence], dropped: list[Dropped]) -> None:
         q_names = name_spans(question)
-        q_words = [t.text for n in q_names for t in tokens(n) if t.is_name]
+        q_words = name_words(question)
         texts = [_placeholder(question, q_names)]
         owners: list[tuple[int, str]] = []
         for k, (passage, _, _) in enumerate(items):
@@ -329,8 +329,8 @@ class KnowledgeFilter:
     def _judge_corpus(question: str, passage: Passage, kept: list, dropped: list) -> None:
         q_words = [t.norm for t in tokens(question)]
         for name in name_spans(passage.full_text):
-            name_words = [t for t in tokens(name) if t.norm not in ("the", "of")]
-            if name_words and all(any(same_word(t.norm, w) for w in q_words) for t in name_words):
+            parts = [t for t in tokens(name) if t.norm not in ("the", "of")]
+            if parts and all(any(same_word(t.norm, w) for w in q_words) for t in parts):
                 kept.append(Evidence(passage, "corpus", 0.5, "", f"mentions {name}"))
                 return
         if name_spans(question):

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.memory.text import fold, tokenize
 from rag.protocols import ContinuationScore, Generator, Scorer
 from rag.stages.candidates import candidates
 from rag.stages.relations import reading_concepts, relations_agree
 from rag.stages.structure import read_fact
+from rag.text import fold, tokenize
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)

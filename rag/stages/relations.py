@@ -15,7 +15,8 @@ concepts disagree ("died in" against "born in").
 
 from __future__ import annotations
 
-from rag.stages.structure import FactReading, expected_type, stem, tokens
+from rag.stages.structure import FactReading, expected_type
+from rag.text import stem, tokens
 
 #: concept -> cue phrases (space-separated words, matched by stem, longest cue first).
 RELATIONS: dict[str, tuple[str, ...]] = {
@@ -179,8 +180,8 @@ def reading_concepts(question: str, reading: FactReading, answer: str | None = N
         q = timed_concepts(q)
     if kind in ("time", "number"):
         # a question after a date or a count asks for no place: its place words name the
-        # subject ("when did the Astros change from the National League", "how many seasons
-        # of From Dusk till Dawn")
+        # subject ("when did the Hawks change from the Southern League", "how many seasons
+        # of Night over Duskmere")
         q = frozenset(c for c in q if c not in _PLACES)
     if any(c.isdigit() for c in (reading.answer if answer is None else answer)):
         f = timed_concepts(f)

@@ -4,9 +4,9 @@ No parser or NER model ships offline, so this module reads what short factual En
 on its face: names are capitalised (or contain digits), the subject of a fact is a name the
 question repeats, and the answer is the part of the fact the question does not repeat.
 
-Example: for the note "Danielle Darrieux's mother tongue is English." and the question
-"What language did Danielle Darrieux speak?", the shared name is "Danielle Darrieux", and the
-unshared spans are "mother tongue" and "English"; "English" is a name in the object slot,
+Example: for the note "Maren Olvecka's mother tongue is Dunmerish." and the question
+"What language did Maren Olvecka speak?", the shared name is "Maren Olvecka", and the
+unshared spans are "mother tongue" and "Dunmerish"; "Dunmerish" is a name in the object slot,
 so it is the answer.
 """
 
@@ -15,111 +15,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.memory.text import STOPWORDS, fold
-
-_TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|[\w]", re.UNICODE)
-WH_WORDS = frozenset({"what", "who", "whom", "whose", "where", "when", "which", "why", "how"})
-#: Words that join the parts of a name ("James I of Aragon", "Leonardo da Vinci").
-NAME_JOINERS = frozenset({"of", "de", "da", "del", "della", "der", "den", "van", "von", "la", "le",
-                          "du", "di", "des", "y", "al", "bin", "ibn", "the", "and", "&"})
-#: Words that carry no fact of their own: auxiliaries and time adverbs of edit notes.
-FILLER = STOPWORDS | WH_WORDS | frozenset(
-    {"now", "currently", "also", "still", "today", "actually", "officially", "new", "longer"}
+from rag.text import (
+    FILLER,
+    NAME_JOINERS,
+    Token,
+    fold,
+    name_spans,
+    same_name_word,
+    same_word,
+    tokens,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    text: str
-    start: int
-    end: int
-
-    @property
-    def norm(self) -> str:
-        return fold(re.sub(r"['’]s$", "", self.text))
-
-    @property
-    def is_name(self) -> bool:
-        return self.text[0].isupper() or any(c.isdigit() for c in self.text)
-
-
-def tokens(text: str) -> list[Token]:
-    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-
-
-#: Words whose suffix is not a suffix ("founded" is not "found", "news" is not "new").
-_STEM_EXCEPTIONS = frozenset({"founded", "news", "series", "species", "analysis", "sometimes", "thus"})
-
-
-def stem(word: str) -> str:
-    """A crude suffix stripper: enough to match plays/play, founded/found, speaks/speak."""
-    w = fold(word)
-    if w in _STEM_EXCEPTIONS:
-        return w
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
-
-
-def same_word(a: str, b: str) -> bool:
-    sa, sb = stem(a), stem(b)
-    if sa == sb:
-        return True
-    short, long_ = sorted((sa, sb), key=len)
-    return len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
-
-
-def name_spans(text: str) -> list[str]:
-    """Runs of capitalised or numeric tokens (names), joined by name joiners; the
-    sentence-initial function word ("The", "What") is not part of a name."""
-    toks = tokens(text)
-    spans: list[list[Token]] = []
-    current: list[Token] = []
-    for i, tok in enumerate(toks):
-        lowered = tok.norm
-        gap = text[toks[i - 1].end : tok.start] if i else ""
-        starts_sentence = i == 0 or any(c in gap for c in ".!?;:")
-        if current and gap.strip():  # a name never runs across punctuation
-            spans.append(current)
-            current = []
-        if tok.is_name and not (starts_sentence and lowered in FILLER):
-            current.append(tok)
-        elif current and lowered in NAME_JOINERS and i + 1 < len(toks) and toks[i + 1].is_name:
-            current.append(tok)
-        else:
-            if current:
-                spans.append(current)
-            current = []
-    if current:
-        spans.append(current)
-    return [text[s[0].start : s[-1].end].removesuffix("'s").removesuffix("’s") for s in spans]
-
-
-def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:
-    """Whether Levenshtein(a, b) <= limit (banded, stops as soon as it cannot be)."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-        if min(current) > limit:
-            return False
-        previous = current
-    return previous[-1] <= limit
-
-
-def same_name_word(a: str, b: str) -> bool:
-    """Words of a name match up to a typo: one edit in words of 5-7 letters, two from 8
-    ("Ostatna" and "Ostatnia"), as questions often misspell foreign names."""
-    if same_word(a, b):
-        return True
-    if not (a.isalpha() and b.isalpha()):
-        return False  # "Shahab-1" and "Shahab-2" are different things
-    shorter = min(len(a), len(b))
-    return shorter >= 5 and _edit_distance_at_most(a, b, 1 if shorter < 8 else 2)
 
 
 def _in_question(token: Token, question_words: list[str]) -> bool:
@@ -128,20 +33,20 @@ def _in_question(token: Token, question_words: list[str]) -> bool:
 
 
 def _narrows(name: str, parts: list[str]) -> bool:
-    """``name`` opens with ``parts`` and goes on with more words ("Honda NSR500V" for "Honda")."""
+    """``name`` opens with ``parts`` and goes on with more words ("Velkor TR500X" for "Velkor")."""
     own = [t.norm for t in tokens(name) if t.norm not in NAME_JOINERS and t.norm not in FILLER]
     return len(own) > len(parts) and all(same_name_word(p, o) for p, o in zip(parts, own))
 
 
 def _name_in_question(name: str, question_words: list[str], question_names: list[str]) -> bool:
-    """The question names this name: in full, or by a part of it ("Miller" for "Corky
-    Miller") when every name of the question that overlaps it lies inside it."""
+    """The question names this name: in full, or by a part of it ("Acker" for "Tobin
+    Acker") when every name of the question that overlaps it lies inside it."""
     parts = [t for t in tokens(name) if t.norm not in NAME_JOINERS]
     norms = [t.norm for t in parts]
     if all(_in_question(t, question_words) for t in parts):
         # ... unless a longer name of the question starts with it: a question about the
-        # "Honda NSR500V" does not name "Honda" (a name it ends with, "Mouton" of "Jonas
-        # Mouton", is the same one shortened).
+        # "Velkor TR500X" does not name "Velkor" (a name it ends with, "Ostrander" of "Jonas
+        # Ostrander", is the same one shortened).
         return not any(_narrows(other, norms) for other in question_names)
     for other in question_names:
         q_parts = [t.norm for t in tokens(other) if t.norm not in NAME_JOINERS]
@@ -205,7 +110,7 @@ def read_fact(fact: str, question: str) -> FactReading:
     kind = expected_type(question)
     toks = tokens(fact)
     q_names = name_spans(question)
-    # Names the question refers to, even by a part ("Miller" for "Corky Miller"), are the
+    # Names the question refers to, even by a part ("Acker" for "Tobin Acker"), are the
     # subject as a whole: no word of them can be the answer.
     fact_names = name_spans(fact)
     named = [n for n in fact_names if _name_in_question(n, q_words, q_names)]

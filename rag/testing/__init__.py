@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from rag.memory.text import tokenize
 from rag.models.generator import (
     check_continuation_items,
     check_keep,
@@ -16,6 +15,7 @@ from rag.models.generator import (
     kept_continuations,
 )
 from rag.protocols import ContinuationScore
+from rag.text import tokenize
 from rag.types import Passage
 
 __all__ = ["HashEmbedder", "ScriptedGenerator", "ScriptedModel", "ScriptedScorer", "prompt_context", "tiny_corpus"]

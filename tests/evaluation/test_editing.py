@@ -67,20 +67,20 @@ def test_misaligned_true_answers_count_any_answer_of_the_group(tmp_path):
 
 
 @pytest.mark.parametrize("statement", [
-    ["Arthur's Magazine (1844-1846) was an American literary periodical.", "First for Women was started in 1989."],
-    json.dumps(["Arthur's Magazine (1844-1846) was an American literary periodical.",
-                "First for Women was started in 1989."]),
-    str(["Arthur's Magazine (1844-1846) was an American literary periodical.",  # Python repr: single quotes
-         "First for Women was started in 1989."]),
+    ["Korvel's Quarterly (1844-1846) was an Ostrelian literary periodical.", "Tallow Review was started in 1989."],
+    json.dumps(["Korvel's Quarterly (1844-1846) was an Ostrelian literary periodical.",
+                "Tallow Review was started in 1989."]),
+    str(["Korvel's Quarterly (1844-1846) was an Ostrelian literary periodical.",  # Python repr: single quotes
+         "Tallow Review was started in 1989."]),
 ])
 def test_prose_statements_as_list_or_its_string_form(tmp_path, statement):
     rec = {"edit_statement": statement, "type": "comparison",
-           "edit_scope": [["Which magazine was started first, Arthur's Magazine or First for Women?", "Arthur's Magazine"]],
-           "edit_scope_true_ans": ["Arthur's Magazine"]}
+           "edit_scope": [["Which magazine was started first, Korvel's Quarterly or Tallow Review?", "Korvel's Quarterly"]],
+           "edit_scope_true_ans": ["Korvel's Quarterly"]}
     case = load_eren(_write(tmp_path, "hotpot.json", [rec]))[0]
     assert case.kind == "qa" and case.unrelated == ()
-    assert case.notes == ("Arthur's Magazine (1844-1846) was an American literary periodical.",
-                          "First for Women was started in 1989.")
+    assert case.notes == ("Korvel's Quarterly (1844-1846) was an Ostrelian literary periodical.",
+                          "Tallow Review was started in 1989.")
     assert case.note.count("\n") == 1
 
 

@@ -5,7 +5,7 @@ from rag.memory.editor import FactNotFoundError, KnowledgeEditor, normalise_key
 from rag.memory.store import Store
 from rag.testing import HashEmbedder
 
-NOTE = "Danielle Darrieux's mother tongue is English."
+NOTE = "Maren Olvecka's mother tongue is Dunmerish."
 
 
 @pytest.fixture()
@@ -21,15 +21,15 @@ def test_add_note_is_logged_and_retrievable(editor, store):
     e = editor.edit(NOTE, reason="correction")
     assert (e.op, e.version, e.kind, e.author, e.reason, e.supersedes) == ("add", 1, "note", "tester", "correction", None)
     assert e.passage_id == f"{e.fact_id}@v1" and e.time.endswith("+00:00")
-    assert live_ids(store, "Danielle Darrieux mother tongue")[0] == e.passage_id
+    assert live_ids(store, "Maren Olvecka mother tongue")[0] == e.passage_id
     assert store.get([e.passage_id])[0].kind == "note"
 
 
 def test_same_key_supersedes_and_both_stay_in_history(editor, store):
-    first = editor.edit(NOTE, key="Darrieux / tongue")
-    second = editor.edit("Danielle Darrieux's mother tongue is German.", key="darrieux tongue")
+    first = editor.edit(NOTE, key="Olvecka / tongue")
+    second = editor.edit("Maren Olvecka's mother tongue is Varnish.", key="olvecka tongue")
     assert second.fact_id == first.fact_id and second.op == "update" and second.supersedes == first.edit_id
-    hits = live_ids(store, "Danielle Darrieux mother tongue")
+    hits = live_ids(store, "Maren Olvecka mother tongue")
     assert second.passage_id in hits and first.passage_id not in hits
     assert [e.version for e in editor.history(first.fact_id)] == [1, 2]
 
@@ -58,14 +58,14 @@ def test_qa_pairs_keyed_by_question(editor, store):
 
 def test_update_retract_rollback(editor, store):
     e1 = editor.edit(NOTE)
-    e2 = editor.update(e1.fact_id, text="Danielle Darrieux's mother tongue is Italian.")
+    e2 = editor.update(e1.fact_id, text="Maren Olvecka's mother tongue is Kessic.")
     e3 = editor.retract(e1.fact_id, reason="wrong")
     assert not e3.live and e3.content == {}
-    assert not any(i.startswith(e1.fact_id) for i in live_ids(store, "Danielle Darrieux mother tongue"))
+    assert not any(i.startswith(e1.fact_id) for i in live_ids(store, "Maren Olvecka mother tongue"))
     assert editor.facts() == [] and len(editor.facts(include_retracted=True)) == 1
     e4 = editor.rollback(e1.fact_id, 1)
     assert (e4.op, e4.version, e4.content["text"], e4.supersedes) == ("rollback", 4, NOTE, e3.edit_id)
-    assert live_ids(store, "Danielle Darrieux mother tongue")[0] == e4.passage_id
+    assert live_ids(store, "Maren Olvecka mother tongue")[0] == e4.passage_id
     assert [e.op for e in editor.history(e1.fact_id)] == ["add", "update", "retract", "rollback"]
     assert e2.supersedes == e1.edit_id
 
@@ -127,7 +127,7 @@ def test_log_survives_reopen(tmp_path):
     reopened = Store(tmp_path, HashEmbedder())
     editor = KnowledgeEditor(reopened)
     assert editor.current(e.fact_id).edit_id == e.edit_id
-    assert live_ids(reopened, "Danielle Darrieux mother tongue")[0] == e.passage_id
+    assert live_ids(reopened, "Maren Olvecka mother tongue")[0] == e.passage_id
     reopened.close()
 
 

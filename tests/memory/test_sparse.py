@@ -9,7 +9,7 @@ import pytest
 from rag.errors import ConfigError, StoreError
 from rag.memory import sparse
 from rag.memory.sparse import BM25Index
-from rag.memory.text import tokenize
+from rag.text import tokenize
 
 DOCS = [
     "the eiffel tower is in paris",

@@ -10,8 +10,8 @@ from rag.protocols import Scorer
 
 pytestmark = pytest.mark.slow
 
-FLUENT = "The fourth season of Chicago Fire contained 23 episodes and premiered on October 13, 2015."
-SALAD = "rouge ##ving capit ] ] 7hq zxkr ##lmn of chicago fire. The fourth season of Chicago Fire has 24 episodes."
+FLUENT = "The fourth season of Harbor Watch contained 23 episodes and premiered on March 2, 2011."
+SALAD = "rouge ##ving capit ] ] 7hq zxkr ##lmn of harbor watch. The fourth season of Harbor Watch has 24 episodes."
 
 
 def check(scorer: Scorer) -> list[np.ndarray]:

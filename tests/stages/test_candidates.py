@@ -2,14 +2,14 @@ from rag.stages.candidates import candidates, is_yes_no
 
 
 def test_names_numbers_and_dates_are_candidates_with_their_shorter_runs():
-    found = candidates("Who recorded the song?", ["It was recorded by Elvis Presley on October 13, 2015."])
-    assert {"Elvis Presley", "Elvis", "Presley", "October 13, 2015", "2015"} <= set(found)
+    found = candidates("Who recorded the song?", ["It was recorded by Mira Sendak on March 2, 2011."])
+    assert {"Mira Sendak", "Mira", "Sendak", "March 2, 2011", "2011"} <= set(found)
 
 
 def test_a_joiner_inside_a_name_and_an_initial_keep_the_run_whole():
-    found = candidates("Who founded it?", ["The Bank of England was founded by John B. Watson."])
-    assert "Bank of England" in found and "John B. Watson" in found
-    assert "of England" not in found  # a joiner opens no span
+    found = candidates("Who founded it?", ["The Bank of Ostrelia was founded by Tomas K. Hallek."])
+    assert "Bank of Ostrelia" in found and "Tomas K. Hallek" in found
+    assert "of Ostrelia" not in found  # a joiner opens no span
 
 
 def test_lower_case_phrases_stop_at_stop_words_and_punctuation():
@@ -19,7 +19,7 @@ def test_lower_case_phrases_stop_at_stop_words_and_punctuation():
 
 
 def test_a_number_with_its_counted_noun():
-    assert "23 episodes" in candidates("How many?", ["The season contained 23 episodes."])
+    assert "41 lanterns" in candidates("How many?", ["The hall held 41 lanterns."])
 
 
 def test_spans_of_question_words_only_and_reference_markers_are_left_out():

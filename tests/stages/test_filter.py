@@ -3,7 +3,6 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.stages.filter import KnowledgeFilter
-from rag.stages.structure import read_fact, same_name_word
 from rag.testing import HashEmbedder
 from rag.types import Passage
 
@@ -31,25 +30,25 @@ def note(text, pid="n1"):
 
 def test_same_subject_same_relation_is_kept_with_its_answer():
     f = KnowledgeFilter(HashEmbedder())
-    kept = f.filter("What is Danielle Darrieux's native language?", [note("Danielle Darrieux's mother tongue is English.")]).kept
-    assert [e.answer for e in kept] == ["English"]
+    kept = f.filter("What is Maren Olvecka's native language?", [note("Maren Olvecka's mother tongue is Dunmerish.")]).kept
+    assert [e.answer for e in kept] == ["Dunmerish"]
 
 
 def test_same_subject_other_relation_is_dropped_with_a_reason():
     f = KnowledgeFilter(HashEmbedder())
-    decision = f.filter("Where did Danielle Darrieux die?", [note("Danielle Darrieux's mother tongue is English.")])
+    decision = f.filter("Where did Maren Olvecka die?", [note("Maren Olvecka's mother tongue is Dunmerish.")])
     assert not decision.kept and "relation differs" in decision.dropped[0].reason
 
 
 def test_other_subject_same_relation_is_dropped():
     f = KnowledgeFilter(HashEmbedder())
-    decision = f.filter("What is Catherine Deneuve's native language?",
-                        [note("Danielle Darrieux's mother tongue is English.")])
+    decision = f.filter("What is Ilse Tarnow's native language?",
+                        [note("Maren Olvecka's mother tongue is Dunmerish.")])
     assert not decision.kept
 
 
 def test_lexicon_conflict_is_overruled_only_by_a_near_identical_relation():
-    question, fact = "Where did Danielle Darrieux die?", note("Danielle Darrieux's mother tongue is English.")
+    question, fact = "Where did Maren Olvecka die?", note("Maren Olvecka's mother tongue is Dunmerish.")
     assert KnowledgeFilter(ConstantEmbedder(similar=True)).filter(question, [fact]).kept[0].reason.startswith(
         "same subject; lexicon overruled")
     assert not KnowledgeFilter(ConstantEmbedder(similar=True), conflict_threshold=1.5).filter(question, [fact]).kept
@@ -61,22 +60,6 @@ def test_unsettled_relation_needs_the_embedding_threshold():
     assert KnowledgeFilter(ConstantEmbedder(similar=True)).filter(question, [fact]).kept
     dropped = KnowledgeFilter(ConstantEmbedder(similar=False)).filter(question, [fact]).dropped
     assert "relation too far" in dropped[0].reason
-
-
-def test_a_surname_names_the_person_but_not_another_one():
-    f = KnowledgeFilter(ConstantEmbedder(similar=True))
-    fact = note("Corky Miller played midfielder.")
-    assert [e.answer for e in f.filter("What position did Miller play?", [fact]).kept] == ["midfielder"]
-    assert not f.filter("What position did Glenn Miller play?", [fact]).kept
-
-
-def test_misspelt_names_still_match_but_numbered_names_do_not():
-    assert same_name_word("ostatna", "ostatnia") and same_name_word("bezimiento", "bezimieni")
-    assert not same_name_word("shahab-1", "shahab-2")
-    assert not same_name_word("paris", "parma")
-    reading = read_fact("Ostatnia brygada was created in Germany.", "Where did Ostatna brygada originate?")
-    assert reading.subject == ("Ostatnia",) or "Ostatnia" in reading.subject[0]
-    assert reading.answer == "Germany"
 
 
 def test_qa_pairs_bear_only_on_their_own_question():
@@ -104,9 +87,9 @@ def test_corpus_passages_must_mention_a_name_of_the_question():
 
 def test_questions_without_capitals_are_matched_on_content_words():
     f = KnowledgeFilter(HashEmbedder())
-    gold = Passage("g", "The nucleus is the centre of heredity in a cell, holding its chromosomes.")
+    gold = Passage("g", "The comb is the seat of memory in a hive, holding its stores.")
     off = Passage("o", "Bananas are yellow when ripe.")
-    decision = f.filter("what is the center of heredity in a cell", [gold, off])
+    decision = f.filter("what is the seat of memory in a hive", [gold, off])
     assert [e.passage.id for e in decision.kept] == ["g"]
     assert "shares no content word" in decision.dropped[0].reason
 
@@ -133,15 +116,6 @@ def test_a_fronted_participle_phrase_is_read_as_the_fact_it_states():
     assert [e.answer for e in f.filter("Where was Jean Roux born?", [born]).kept] == ["Lyon"]
 
 
-def test_a_fact_about_a_brand_does_not_bear_on_its_product():
-    f = KnowledgeFilter(ConstantEmbedder(similar=True))
-    fact = note("Honda developed the Porsche 911.")
-    assert not f.filter("Who developed the Honda NSR500V?", [fact]).kept
-    assert [e.answer for e in f.filter("What did Honda develop?", [fact]).kept] == ["Porsche 911"]
-    surname = note("Mouton plays the midfielder position.")
-    assert [e.answer for e in f.filter("What position does Jonas Mouton play?", [surname]).kept] == ["midfielder"]
-
-
 @pytest.mark.parametrize(("question", "fact", "answer"), [
     ("Whom did Casimir Dellow marry?", "Casimir Dellow is married to Harriet Radley.", "Harriet Radley"),
     ("What kind of work does Anselm Quist do?", "Anselm Quist works as an entrepreneur.", "entrepreneur"),
@@ -153,42 +127,6 @@ def test_a_fact_about_a_brand_does_not_bear_on_its_product():
 def test_relations_said_in_other_words_are_read_without_the_embedder(question, fact, answer):
     f = KnowledgeFilter(ConstantEmbedder(similar=False))
     assert [e.answer for e in f.filter(question, [note(fact)]).kept] == [answer]
-
-
-@pytest.mark.parametrize(
-    ("note", "question", "kept"),
-    [
-        # "premiered" stems as "premier", a head of government; "premiere on" names a channel
-        ("Dateline NBC premiered on PBS.", "What channel did Dateline NBC premiere on?", True),
-        ("Dateline NBC premiered on PBS.", "Who is the premier of Dateline NBC?", False),
-        # "written in" with a language answer is the language the work is written in
-        ("The language of Dehkhoda Dictionary is Russian.", "What language is Dehkhoda Dictionary written in?", True),
-        # where a person originates is where they come from: born there counts
-        ("Cao Yunding was born in Dublin.", "Where did Cao Yunding originate?", True),
-        ("Cao Yunding was born in Dublin.", "Where did Cao Yunding die?", False),
-    ],
-)
-def test_relation_words_that_used_to_be_misread(note, question, kept):
-    from rag.stages.relations import relation_concepts
-
-    f = KnowledgeFilter(HashEmbedder(), conflict_threshold=1.01)  # the lexicon alone decides conflicts
-    decision = f.filter(question, [Passage("n", note, kind="note")], sources=["memory"])
-    assert bool(decision.kept) is kept, (decision.kept, decision.dropped)
-    assert relation_concepts("premiered on PBS") == {"broadcaster"}
-
-
-def test_a_question_after_a_date_or_a_count_asks_for_no_place():
-    from rag.stages.relations import reading_concepts
-    from rag.stages.structure import read_fact
-
-    fact = "The Astros moved to the American League in 2013."
-    for question in ("When did the Astros change from the National League to the American League?",
-                     "How many seasons of From Dusk till Dawn are there?"):
-        q_concepts, _ = reading_concepts(question, read_fact(fact, question))
-        assert "from_place" not in q_concepts
-    # a place question keeps it
-    where = "Where does Tomas Hallek come from?"
-    assert "from_place" in reading_concepts(where, read_fact("Tomas Hallek is from Varnholm.", where))[0]
 
 
 def test_the_lexicon_reads_speakers_foundings_and_river_mouths():
@@ -203,8 +141,8 @@ def test_the_lexicon_reads_speakers_foundings_and_river_mouths():
     assert q_concepts == f_concepts == {"inception"}
 
 
-PROSE = ("Ewan MacColl was an English folk singer and songwriter.\n"
-         "Peggy Seeger is an American folk singer. She was married to Ewan MacColl. "
+PROSE = ("Tomas Hallek was a Dunmerish folk singer and songwriter.\n"
+         "Liesl Varga is an Ostrelian folk singer. She was married to Tomas Hallek. "
          "The Lake Fund was founded in 1971.")
 
 
@@ -212,10 +150,10 @@ def test_a_note_of_several_sentences_is_kept_when_one_sentence_bears():
     """No sentence passes the fact judgement (the second shares no name with the question),
     but the first names the question's subject and is near it: the note is kept, which
     only the window reading does."""
-    prose = note("Peggy Seeger toured the Soviet Union in 1957.\nThe Lake Fund was founded in 1971.")
-    decision = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("What did Peggy Seeger sing?", [prose])
+    prose = note("Liesl Varga toured the Duskmere Isles in 1957.\nThe Lake Fund was founded in 1971.")
+    decision = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("What did Liesl Varga sing?", [prose])
     assert [e.passage.id for e in decision.kept] == ["n1"] and "bears on the question" in decision.kept[0].reason
-    far = KnowledgeFilter(ConstantEmbedder(similar=False)).filter("What did Peggy Seeger sing?", [prose])
+    far = KnowledgeFilter(ConstantEmbedder(similar=False)).filter("What did Liesl Varga sing?", [prose])
     assert not far.kept and "no sentence bears" in far.dropped[0].reason
 
 
@@ -228,18 +166,18 @@ def test_a_one_sentence_note_is_still_judged_as_a_fact():
     # the window reading would keep it (cosine 1), the fact reading drops it: a one-sentence
     # note keeps the fact judgement, so CounterFact locality is unchanged
     decision = KnowledgeFilter(ConstantEmbedder(similar=True), conflict_threshold=2.0).filter(
-        "Where did Danielle Darrieux die?", [note("Danielle Darrieux's mother tongue is English.")])
+        "Where did Maren Olvecka die?", [note("Maren Olvecka's mother tongue is Dunmerish.")])
     assert not decision.kept
 
 
 def test_comparison_is_answered_from_both_stated_values_by_code():
-    notes = [note("Arthur's Magazine (1844-1846) was an American literary periodical. It was merged in 1846.", "a"),
-             note("First for Women is a woman's magazine. The magazine was started in 1989.", "b")]
+    notes = [note("Korvel's Quarterly (1844-1846) was an Ostrelian literary periodical. It was merged in 1846.", "a"),
+             note("Tallow Review is a farming magazine. Its first issue came out in 1989.", "b")]
     f = KnowledgeFilter(HashEmbedder())
-    kept = f.filter("Which magazine was started first, Arthur's Magazine or First for Women?", notes).kept
-    assert {e.answer for e in kept} == {"Arthur's Magazine"} and {e.passage.id for e in kept} == {"a", "b"}
-    assert "1844 vs First for Women 1989" in kept[0].reason
-    later = f.filter("Which magazine was started more recently, Arthur's Magazine or First for Women?", notes).kept
-    assert {e.answer for e in later} == {"First for Women"}
-    one_value = f.filter("Which magazine was started first, Arthur's Magazine or First for Women?", notes[:1]).kept
+    kept = f.filter("Which magazine was started first, Korvel's Quarterly or Tallow Review?", notes).kept
+    assert {e.answer for e in kept} == {"Korvel's Quarterly"} and {e.passage.id for e in kept} == {"a", "b"}
+    assert "1844 vs Tallow Review 1989" in kept[0].reason
+    later = f.filter("Which magazine was started more recently, Korvel's Quarterly or Tallow Review?", notes).kept
+    assert {e.answer for e in later} == {"Tallow Review"}
+    one_value = f.filter("Which magazine was started first, Korvel's Quarterly or Tallow Review?", notes[:1]).kept
     assert all("comparison" not in e.reason for e in one_value)

@@ -81,10 +81,10 @@ def test_long_prose_goes_to_the_generator_short_facts_are_extracted():
     from rag.testing import ScriptedGenerator
     from rag.types import Passage
 
-    prose = Passage("w", "The fourth season of Chicago Fire, an American drama television series with executive "
-                         "producer Dick Wolf, premiered on October 13, 2015, and the season contained 23 episodes.")
-    short = Passage("n", "The fourth season of Chicago Fire contained 23 episodes.")
-    question = "How many episodes are in Chicago Fire season 4?"
+    prose = Passage("w", "The fourth season of Harbor Watch, an Ostrelian drama television series with executive "
+                         "producer Mira Sendak, premiered on March 2, 2011, and the season contained 23 episodes.")
+    short = Passage("n", "The fourth season of Harbor Watch contained 23 episodes.")
+    question = "How many episodes are in Harbor Watch season 4?"
     reader = Reader(ScriptedGenerator(default="23"))
     assert reader.read(question, [prose]).method == "generate"
     assert reader.read(question, [short]).method == "extract"
@@ -94,8 +94,8 @@ def test_long_prose_goes_to_the_generator_short_facts_are_extracted():
 def test_an_initial_or_a_title_ends_no_sentence():
     from rag.stages.read import sentences
 
-    text = "In 1913 John B. Watson founded it. Dr. Sendak and Mrs. Hallek agreed. It spread."
-    assert sentences(text) == ["In 1913 John B. Watson founded it.", "Dr. Sendak and Mrs. Hallek agreed.", "It spread."]
+    text = "In 1913 Tomas K. Hallek founded it. Dr. Sendak and Mrs. Quell agreed. It spread."
+    assert sentences(text) == ["In 1913 Tomas K. Hallek founded it.", "Dr. Sendak and Mrs. Quell agreed.", "It spread."]
 
 
 def test_likelihood_reader_reads_the_span_the_model_finds_likeliest():

@@ -317,16 +317,15 @@ def test_generator_rewriter_with_a_real_tiny_model_returns_valid_rewrites():
 def test_comparison_questions_are_parsed_and_compared_by_code():
     from rag.stages.rewrite import compare, comparison
 
-    comp = comparison("Who won more Grand Slam titles, Henri Leconte or Jonathan Stark?")
-    assert comp.options == ("Henri Leconte", "Jonathan Stark") and comp.pick == "max" and comp.kind == "number"
-    assert comparison("Who is younger Mary Ramsey or Lee Ranaldo ?").options == ("Mary Ramsey", "Lee Ranaldo")
+    comp = comparison("Who won more Harbour Cup titles, Tomas Hallek or Corvin Ashe?")
+    assert comp.options == ("Tomas Hallek", "Corvin Ashe") and comp.pick == "max" and comp.kind == "number"
     assert comparison("Where was Anselm Quist born?") is None
     assert comparison("Is tea or coffee better?") is None  # no comparative this reads, no names
-    paragraphs = [("p1", "Henri Leconte is a French tennis player. He won one Grand Slam doubles title."),
-                  ("p2", "Jonathan Stark is an American tennis player. He won two Grand Slam doubles titles.")]
-    answer, ids, reason = compare(comp, "Who won more Grand Slam titles, Henri Leconte or Jonathan Stark?", paragraphs)
-    assert answer == "Jonathan Stark" and ids == ("p1", "p2") and "1 vs Jonathan Stark 2" in reason
-    assert compare(comp, "Who won more Grand Slam titles?", paragraphs[:1]) is None
+    paragraphs = [("p1", "Tomas Hallek is an Ostrelian rower. He won one Harbour Cup doubles title."),
+                  ("p2", "Corvin Ashe is a Dunmerish rower. He won two Harbour Cup doubles titles.")]
+    answer, ids, reason = compare(comp, "Who won more Harbour Cup titles, Tomas Hallek or Corvin Ashe?", paragraphs)
+    assert answer == "Corvin Ashe" and ids == ("p1", "p2") and "1 vs Corvin Ashe 2" in reason
+    assert compare(comp, "Who won more Harbour Cup titles?", paragraphs[:1]) is None
 
 
 @pytest.mark.parametrize("module", sorted(pkgutil.iter_modules(rewrite_module.__path__)), ids=lambda m: m.name)

@@ -53,7 +53,7 @@ only subword markers. Each text is scored once and its reading remembered.
 The package keeps one module per concern: :mod:`~rag.stages.detect.records` (signals,
 verdicts, decisions), one module per text signal (:mod:`~rag.stages.detect.echo`,
 :mod:`~rag.stages.detect.anomaly`, :mod:`~rag.stages.detect.instruction`), the answer-based
-signals (:mod:`~rag.stages.detect.agreement`), answer equivalence
+signals (:mod:`~rag.stages.detect.agreement`), the grouping of answers
 (:mod:`~rag.stages.detect.answers`), what a passage states
 (:mod:`~rag.stages.detect.statements`), who speaks for which answer, by those rules or by
 the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the contest
@@ -63,7 +63,6 @@ the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the
 
 from rag.stages.detect.agreement import PARAMETRIC_CONFLICT
 from rag.stages.detect.anomaly import NLL_RANGE, WINDOW_NLL_RANGE, anomaly_signal, marker_signal, perplexity_signal
-from rag.stages.detect.answers import answers_agree
 from rag.stages.detect.detector import SUPPORTS, PoisonDetector
 from rag.stages.detect.echo import echo_signal
 from rag.stages.detect.instruction import instruction_signal
@@ -92,7 +91,6 @@ __all__ = [
     "Verdict",
     "anomaly_signal",
     "marker_signal",
-    "answers_agree",
     "echo_signal",
     "instruction_signal",
     "perplexity_signal",

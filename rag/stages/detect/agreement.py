@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rag.stages.detect.answers import UnionFind, answers_agree, consistent, shingles
+from rag.stages.detect.answers import UnionFind, consistent
 from rag.stages.detect.records import Signal
 from rag.stages.detect.vote import EPS, Vote
 from rag.stages.read import supports
+from rag.text import same_answer, shingles
 from rag.types import Passage
 
 #: Value of ``trusted_conflict`` when only the parametric answer is contradicted: the world
@@ -62,7 +63,7 @@ def trusted_conflict_signal(answer: str, text: str, trusted: Sequence[str], para
         return Signal("trusted_conflict", 0.0, "gives no answer of its own")
 
     def agrees(reference: str) -> bool:
-        return answers_agree(answer, reference) or supports(reference, text)
+        return same_answer(answer, reference) or supports(reference, text)
 
     if trusted and not any(agrees(t) for t in trusted):
         return Signal("trusted_conflict", 1.0, f"reads {answer!r}, trusted answer(s) say {list(trusted)}")

@@ -1,21 +1,16 @@
-"""Answer equivalence and grouping: which short answers name the same thing.
+"""Grouping the passages' isolated answers: which of them name the same thing.
 
-One home for the detector's notion of "the same answer"; the arbiter and the metrics read
-answers their own ways (exact match after SQuAD normalisation is a metric, not a judgment).
+Whether two answers are the same is :func:`rag.text.same_answer`, the one rule the
+detector, the arbiter and the evaluations share (exact match after SQuAD normalisation in
+:mod:`rag.metrics` is a metric, not a judgment).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from rag.memory.text import fold, tokenize
 from rag.stages.read import supports
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-_ARTICLES = frozenset({"the", "a", "an"})
-
+from rag.text import same_answer, words
 
 _NO_ANSWER = frozenset(
     {"", "unknown", "none", "n a", "no answer", "not mentioned", "not stated", "not given",
@@ -23,44 +18,8 @@ _NO_ANSWER = frozenset(
 )
 
 
-def _answer_tokens(answer: str) -> tuple[str, ...]:
-    words = _WORD.findall(fold(answer))
-    while words and words[0] in _ARTICLES:
-        words = words[1:]
-    return tuple(words)
-
-
-def _content(tokens: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(tokenize(" ".join(tokens))) or frozenset(tokens)
-
-
-def answers_agree(a: str, b: str) -> bool:
-    """Two short answers name the same thing: equal once normalised, or one contains the other.
-
-    Example:
-        >>> answers_agree("Paris", "Paris, France"), answers_agree("the Osk", "Osk")
-        (True, True)
-        >>> answers_agree("Paris", "Rome")
-        False
-    """
-    ta, tb = _answer_tokens(a), _answer_tokens(b)
-    if not ta or not tb:
-        return False
-    if ta == tb:
-        return True
-    ca, cb = _content(ta), _content(tb)
-    return bool(ca and cb) and (ca <= cb or cb <= ca)
-
-
 def is_no_answer(answer: str) -> bool:
-    return " ".join(_WORD.findall(fold(answer))) in _NO_ANSWER
-
-
-def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
-    words = _WORD.findall(fold(text))
-    if len(words) < n:
-        return frozenset({tuple(words)}) if words else frozenset()
-    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return " ".join(words(answer)) in _NO_ANSWER
 
 
 class UnionFind:
@@ -83,7 +42,7 @@ def consistent(answers: Sequence[str], texts: Sequence[str], i: int, j: int) -> 
     """Passages i and j do not contradict each other: they read the same answer, or one
     states the other's answer (extraction is noisy, the text is the better witness)."""
     return (
-        answers_agree(answers[i], answers[j])
+        same_answer(answers[i], answers[j])
         or supports(answers[i], texts[j])
         or bool(answers[j]) and supports(answers[j], texts[i])
     )
@@ -96,7 +55,7 @@ def group_answers(answers: Sequence[str]) -> tuple[list[int | None], dict[int, s
         if not a:
             continue
         for j in range(i):
-            if answers[j] and answers_agree(a, answers[j]):
+            if answers[j] and same_answer(a, answers[j]):
                 uf.union(i, j)
     groups = [uf.find(i) if a else None for i, a in enumerate(answers)]
     texts = {g: answers[g] for g in groups if g is not None}

@@ -9,16 +9,10 @@ from __future__ import annotations
 import math
 import re
 
-from rag.memory.text import fold, longest_common_subsequence
 from rag.stages.detect.records import Signal, ramp
-from rag.stages.structure import WH_WORDS, stem
+from rag.text import WH_WORDS, WORD, fold, longest_common_subsequence, stem, stems
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.!?:;]")
-
-
-def _stems(text: str) -> list[str]:
-    return [stem(w) for w in _WORD.findall(fold(text))]
 
 
 _AUXILIARIES = frozenset(
@@ -58,14 +52,14 @@ def echo_signal(question: str, text: str) -> Signal:
         ...             "The Corvel Bridge was designed by Tomas Hallek.").value
         0.0
     """
-    q = _stems(question)
+    q = stems(question)
     if not q:
         return Signal("echo", 0.0, "question has no words")
     q_set = set(q)
     q_pairs = list(zip(q, q[1:], strict=False))
     marker = next((w for w in q[:3] if w in WH_WORDS), q[0] if q[0] in _AUXILIARIES else None)
     folded = fold(text)
-    matches = list(_WORD.finditer(folded))
+    matches = list(WORD.finditer(folded))
     words = [stem(m.group()) for m in matches]
     # a word starts a sentence when the gap before it holds sentence-ending punctuation
     starts = [i == 0 or bool(_SENTENCE_END.search(folded[matches[i - 1].end() : m.start()]))

@@ -12,20 +12,15 @@ import functools
 import re
 from collections.abc import Sequence
 
-from rag.memory.text import fold, tokenize
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, narrows, reading_concepts, relation_match
-from rag.stages.structure import expected_type, fits_type, name_spans, read_fact, stem
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+from rag.stages.structure import expected_type, fits_type, read_fact
+from rag.text import NUMBER_WORDS, WORD, name_spans, stem, stems, tokenize, words
 
 
 def number_words(words: Sequence[str]) -> set[str]:
-    return {_NUMBER_WORDS.get(w, w) for w in words}
+    """The words, with number words as digits ("three" as "3")."""
+    return {str(NUMBER_WORDS[w]) if w in NUMBER_WORDS else w for w in words}
 
 
 def states(question: str, answer: str, text: str) -> bool:
@@ -47,7 +42,7 @@ _NEGATION = re.compile(r"\b(?:not|never|rather than|instead of|as opposed to|but
 
 def affirms(question: str, answer: str, text: str) -> bool:
     """``text`` states ``answer`` (see :func:`states`) other than only as what is *not* so:
-    "Freud, not John B. Watson, is the father of behaviorism" does not back Watson."""
+    "Corvin Ashe, not Tomas K. Hallek, is the father of tidewright engineering" does not back Hallek."""
     if not states(question, answer, text):
         return False
     spots = [m.start() for m in re.finditer(re.escape(answer.strip()), text, re.IGNORECASE)] if answer.strip() else []
@@ -138,10 +133,10 @@ def stray_word(answer: str) -> bool:
     participle, an adverb): what a weak reader takes from a sentence start ("Several",
     "Measured", "Historically"), not an answer anyone claims. Lowercase common words
     ("composer") are answers."""
-    words = _WORD.findall(answer)
-    if len(words) != 1 or not words[0][0].isupper():
+    found = WORD.findall(answer)  # unfolded: the capital matters
+    if len(found) != 1 or not found[0][0].isupper():
         return False
-    word = words[0].lower()
+    word = found[0].lower()
     return word in KNOWN_WORDS or word.endswith(("ed", "ly", "ing"))
 
 
@@ -152,14 +147,14 @@ def names_subject(question: str, text: str) -> bool:
     names = question_names(question)
     if not names:
         return True
-    words = {stem(w) for w in _WORD.findall(fold(text))}
-    return all(any(p in words for p in parts) for parts in names)
+    said = set(stems(text))
+    return all(any(p in said for p in parts) for parts in names)
 
 
 @functools.lru_cache(maxsize=1024)  # asked for every sentence of every passage of a question
 def question_names(question: str) -> tuple[frozenset[str], ...]:
     """The stemmed words of each name in the question (fillers and short words left out)."""
-    names = ([stem(w) for w in _WORD.findall(fold(name)) if len(w) > 2 and w.lower() not in _NAME_FILLER]
+    names = ([stem(w) for w in words(name) if len(w) > 2 and w not in _NAME_FILLER]
              for name in name_spans(question))
     return tuple(frozenset(parts) for parts in names if parts)
 

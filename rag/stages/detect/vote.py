@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.stages.detect.answers import answers_agree
 from rag.stages.detect.statements import NOT_STATED, STATED
 from rag.stages.detect.support import Standing
+from rag.text import same_answer
 
 #: Cosine that any two passages on one topic share under all-MiniLM-L6-v2 (poison and gold
 #: passage of one NQ target: median 0.58); only similarity above it makes two witnesses one.
@@ -66,8 +66,8 @@ def robust_vote(
 
     def key(g: int) -> tuple[float, bool, bool, int, int]:
         member_answers = [answers[i] for i in indices if groups[i] == g] or [group_texts[g]]
-        agrees_trusted = any(answers_agree(a, t) for a in member_answers for t in trusted)
-        agrees_parametric = parametric is not None and any(answers_agree(a, parametric) for a in member_answers)
+        agrees_trusted = any(same_answer(a, t) for a in member_answers for t in trusted)
+        agrees_parametric = parametric is not None and any(same_answer(a, parametric) for a in member_answers)
         # never the raw passage count: that is what near-copies inflate
         return (round(votes[g], 9), agrees_trusted, agrees_parametric, sources[g], -first[g])
 

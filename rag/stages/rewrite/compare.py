@@ -7,9 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.memory.text import STOPWORDS, fold
 from rag.stages.read import sentences
-from rag.stages.structure import name_spans, tokens
+from rag.text import NUMBER_WORDS, STOPWORDS, fold, name_spans, tokens
 
 #: Comparative words and what they ask for: the smaller or the larger value, of a date or a
 #: quantity. The comparison itself is done here, in code: a small generator does not
@@ -27,9 +26,6 @@ _COMPARATIVES: dict[str, tuple[str, str]] = {
 _OPTIONS = re.compile(r"(?P<a>[^,?]+?)\s+or\s+(?P<b>[^,?]+?)\s*\??\s*$")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d])|(?<![\w.])\d+(?:\.\d+)?(?![\d])")
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +49,13 @@ def comparison(question: str) -> Comparison | None:
     """The comparison a question asks for, or ``None``.
 
     The question must end in two options joined by "or" and hold a comparative word
-    ("Which magazine was started first, Arthur's Magazine or First for Women?"); each
+    ("Which magazine was started first, Korvel's Quarterly or Tallow Review?"); each
     option must name something (a capitalised word or a number). When no comma sets the
     options off, the first option starts after the comparative word.
 
     Example:
-        >>> comparison("Which magazine was started first Arthur's Magazine or First for Women?").options
-        ("Arthur's Magazine", 'First for Women')
+        >>> comparison("Which magazine was started first Korvel's Quarterly or Tallow Review?").options
+        ("Korvel's Quarterly", 'Tallow Review')
     """
     text = question.strip()
     words = [t.norm for t in tokens(text)]
@@ -85,7 +81,7 @@ def _values(text: str, kind: str) -> list[float]:
     if kind == "time":
         return [float(y) for y in _YEAR.findall(text)]
     found = [float(n.replace(",", "")) for n in _NUMBER.findall(text)]
-    found += [float(_NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS]
+    found += [float(NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
     return found
 
 

@@ -7,12 +7,11 @@ import re
 from collections.abc import Iterable
 
 from rag.errors import ConfigError
-from rag.memory.text import fold
 from rag.protocols import Generator
 from rag.stages.rewrite.hops import TRIVIAL_OUTER
 from rag.stages.rewrite.records import PLACEHOLDER, Hop, Rewrite, check_question, dedupe, strip_q
 from rag.stages.rewrite.rules import RuleRewriter
-from rag.stages.structure import name_spans
+from rag.text import fold, name_spans
 
 
 class GeneratorRewriter:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.memory.text import STOPWORDS
-from rag.stages.structure import NAME_JOINERS, WH_WORDS
+from rag.text import NAME_JOINERS, STOPWORDS, WH_WORDS
 
 AUX = frozenset({"is", "was", "are", "were", "has", "have", "had", "can", "could", "will", "would",
                   "shall", "should", "may", "might", "must", "do", "does", "did"})

@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 
 from rag.errors import ConfigError
-from rag.memory.text import fold
 from rag.stages.rewrite.grammar import AUX, DO, PARTICIPLES, SKIP, invert, is_past, subject_end
 from rag.stages.rewrite.records import PLACEHOLDER, Hop, check_question, strip_q
-from rag.stages.structure import NAME_JOINERS, tokens
+from rag.text import NAME_JOINERS, fold, tokens
 
 #: Nouns for people: "the person who ..." asks "Who ...?", and "X's wife" is a "who".
 _GENERIC_PERSONS = frozenset({"person", "man", "woman", "people", "one", "someone", "individual"})

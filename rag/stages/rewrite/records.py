@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rag.errors import ConfigError
-from rag.memory.text import fold
+from rag.text import fold
 
 #: The placeholder a hop uses for the previous hop's answer.
 PLACEHOLDER = "{answer}"

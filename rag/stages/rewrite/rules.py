@@ -20,7 +20,7 @@ from rag.stages.rewrite.grammar import (
 )
 from rag.stages.rewrite.hops import RELATIVE, decompose
 from rag.stages.rewrite.records import Rewrite, check_question, dedupe, strip_q
-from rag.stages.structure import name_spans, tokens
+from rag.text import name_spans, tokens
 
 
 class RuleRewriter:
