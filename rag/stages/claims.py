@@ -7,7 +7,11 @@ embedder's cosine of the claim to the sentence, with a reading by rules as one i
 1. *Topic*: below ``topic_threshold`` the sentence says nothing about the claim; it must
    also share a name with the claim when the claim names something. Such sentences decide
    nothing.
-2. *Same statement*: an on-topic sentence supports the claim when their cosine reaches
+2. *Aligned difference* (:mod:`rag.stages.claim_diff`): a sentence of the other polarity
+   refutes the claim, whatever their cosine (a claim and its negation get opposite
+   verdicts); one that differs from the claim only by function words, negation words or
+   suffixes supports it; one that puts another number where the claim states one refutes it.
+3. *Same statement*: an on-topic sentence supports the claim when their cosine reaches
    ``same_threshold``, or reaches the lower ``rule_threshold`` and the rules read the
    sentence as stating the claim (every claim word has a counterpart in the sentence, up
    to a suffix, a typo or a word the embedder finds close, and the negations agree in
@@ -41,6 +45,8 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.memory.store import Store
 from rag.protocols import Embedder
+from rag.stages.claim_diff import NEGATIONS as _NEGATIONS
+from rag.stages.claim_diff import differences, other_value
 from rag.stages.read import Reader, sentences
 from rag.text import STOPWORDS, name_words, same_name_word, same_word, tokens
 from rag.types import SOURCES, Passage, Query
@@ -50,8 +56,6 @@ REFUTED = "refuted"
 NOT_ENOUGH = "not enough evidence"
 VERDICTS = (SUPPORTED, REFUTED, NOT_ENOUGH)
 
-#: Negative particles: each flips the polarity of the sentence it is in.
-_NEGATIONS = frozenset({"not", "never", "no", "nor", "neither", "none", "nobody", "nothing", "cannot", "without"})
 #: Verbs whose complement did not happen ("refused to release" = did not release).
 _NEGATING_VERBS = re.compile(r"\b(?:refus|fail|declin)\w*\s+to\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?", re.IGNORECASE)
@@ -230,6 +234,14 @@ class ClaimChecker:
         claim_names, sentence_names = name_words(claim), name_words(sentence)
         if claim_names and len(_missing(claim_names, sentence_names)) == len(claim_names):
             return out(NOT_ENOUGH, "shares no name with the claim")
+        if polarity(claim) != polarity(sentence):
+            return out(REFUTED, f"states its negation ({similarity:.2f})")
+        diffs = differences(claim, sentence)
+        if not diffs:
+            return out(SUPPORTED, f"states it word for word ({similarity:.2f})")
+        changed = next((d for d in diffs if other_value(d, sentence)), None)
+        if changed is not None:
+            return out(REFUTED, f"states another value ({changed.sentence_span!r} for {changed.claim_span!r})")
         if similarity >= self.same_threshold:
             return out(SUPPORTED, f"states it ({similarity:.2f} >= {self.same_threshold:.2f})")
         reading = self._rules_read(claim, sentence)

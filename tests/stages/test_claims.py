@@ -28,26 +28,42 @@ def test_polarity_counts_negations(text, sign):
     assert polarity(text) == sign
 
 
-def test_the_cosine_alone_decides_from_the_same_threshold():
+def test_a_negation_refutes_whatever_the_cosine():
     # HashEmbedder reads no stopwords, so the note and its negation have cosine 1.0
     checker = ClaimChecker(HashEmbedder(), same_threshold=0.95)
     verdict = checker.check("Orla Venn is a member of the Kestrel Quartet.", {"memory": [NOTE]})
-    assert verdict.verdict == SUPPORTED and verdict.citations == ("n1",) and verdict.evidence == (NOTE.text,)
-    assert verdict.score > 0.95 and ">= 0.95" in verdict.reason
+    assert verdict.verdict == REFUTED and verdict.citations == ("n1",) and verdict.evidence == (NOTE.text,)
+    assert verdict.score > 0.95 and "negation" in verdict.reason
 
 
-def test_below_the_same_threshold_the_rules_reading_decides():
-    checker = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=0.7)
-    # "never" and "isn't" negate as "not" does: the rules read the note as stating the claim
+def test_the_same_words_up_to_function_words_state_the_claim():
+    # "never" and "isn't" negate as "not" does; "the" and a suffix change no statement
+    checker = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=1.0)
     for claim in ("Orla Venn is never a member of the Kestrel Quartet.",
-                  "Orla Venn isn't a member of the Kestrel Quartet."):
+                  "Orla Venn isn't a member of Kestrel Quartet.",
+                  "Orla Venn is not the members of the Kestrel Quartet."):
         verdict = checker.check(claim, {"memory": [NOTE]})
-        assert verdict.verdict == SUPPORTED and "by the rules" in verdict.reason
-    # a claim word the note lacks ("ever"): the note states something else, and refutes it
-    assert checker.check("Orla Venn is ever a member of the Kestrel Quartet.", {"memory": [NOTE]}).verdict == REFUTED
-    # with the rule threshold above the pair's cosine, the rules' reading no longer suffices
-    strict = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=0.95)
-    assert strict.check("Orla Venn is never a member of the Kestrel Quartet.", {"memory": [NOTE]}).verdict == REFUTED
+        assert verdict.verdict == SUPPORTED and "word for word" in verdict.reason
+
+
+def test_a_differing_word_is_judged_by_the_cosine_then_the_rules():
+    claim = "Orla Venn is not a member of the Kestrel String Quartet."
+    loose = ClaimChecker(HashEmbedder(), same_threshold=0.6, rule_threshold=0.6)
+    cosine = loose.check(claim, {"memory": [NOTE]})
+    assert cosine.verdict == SUPPORTED and ">= 0.60" in cosine.reason
+    # above the pair's cosine the rules read a claim word the note lacks ("string"): refuted
+    strict = ClaimChecker(HashEmbedder(), same_threshold=1.0, rule_threshold=0.6)
+    verdict = strict.check(claim, {"memory": [NOTE]})
+    assert verdict.verdict == REFUTED and "string" in verdict.reason
+
+
+def test_another_number_refutes_even_above_the_same_threshold():
+    note = Passage("n3", "Orla Venn has won three Varnholm prizes.", kind="note")
+    checker = ClaimChecker(HashEmbedder(), same_threshold=0.0, rule_threshold=0.0, topic_threshold=0.0)
+    for claim in ("Orla Venn has won two Varnholm prizes.", "Orla Venn has won 4 Varnholm prizes."):
+        verdict = checker.check(claim, {"memory": [note]})
+        assert verdict.verdict == REFUTED and "another value" in verdict.reason
+    assert checker.check("Orla Venn has won 3 Varnholm prizes.", {"memory": [note]}).verdict == SUPPORTED
 
 
 def test_another_value_on_topic_refutes_and_off_topic_decides_nothing():
