@@ -231,8 +231,11 @@ class ClaimChecker:
 
         if similarity < self.topic_threshold:
             return out(NOT_ENOUGH, f"off topic ({similarity:.2f} < {self.topic_threshold:.2f})")
+        # a claim naming only numbers is on topic by the cosine: another number is a value
+        # judged below (claim_diff.other_value), not another topic
         claim_names, sentence_names = name_words(claim), name_words(sentence)
-        if claim_names and len(_missing(claim_names, sentence_names)) == len(claim_names):
+        only_numbers = all(any(c.isdigit() for c in w) for w in claim_names)
+        if claim_names and not only_numbers and len(_missing(claim_names, sentence_names)) == len(claim_names):
             return out(NOT_ENOUGH, "shares no name with the claim")
         if polarity(claim) != polarity(sentence):
             return out(REFUTED, f"states its negation ({similarity:.2f})")

@@ -157,3 +157,10 @@ def test_a_sentence_that_shares_no_name_with_the_claim_decides_nothing():
     assert verdict.verdict == NOT_ENOUGH and not verdict.citations
     named = checker.check("Orla Venn plays the cello in the Kestrel Quartet.", {"corpus": [CELLO]})
     assert named.verdict == SUPPORTED and named.source == "corpus"
+
+
+def test_a_claim_naming_only_a_number_is_on_topic_and_another_number_refutes_it():
+    note = Passage("n4", "The kestrel beats its wings close to 10 times per second.", kind="note")
+    checker = ClaimChecker(HashEmbedder(), topic_threshold=0.3)
+    verdict = checker.check("The kestrel beats its wings almost 22 times per second.", {"memory": [note]})
+    assert verdict.verdict == REFUTED and "another value" in verdict.reason
