@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -22,8 +21,8 @@ from rag.stages.detect.agreement import (
 from rag.stages.detect.anomaly import (
     NLL_RANGE,
     WINDOW_NLL_RANGE,
+    PerplexityCache,
     anomaly_signal,
-    perplexity_signal,
 )
 from rag.stages.detect.answers import group_answers, is_no_answer
 from rag.stages.detect.echo import echo_signal
@@ -47,10 +46,6 @@ logger = logging.getLogger(__name__)
 
 # Signals that need each passage's isolated answer (the others read the text alone).
 ANSWER_SIGNALS = frozenset({"cluster", "isolation", "trusted_conflict"})
-#: Texts whose perplexity reading is remembered (a digest and a short signal each, about 200
-#: bytes): a prepared corpus of this many passages stays scored.
-_PPL_CACHE_SIZE = 1_000_000
-_PREPARE_BATCH = 32
 #: How the contest tells which answer a passage speaks for (see ``PoisonDetector``'s ``support``).
 SUPPORTS = ("rules", "likelihood")
 
@@ -210,7 +205,8 @@ class PoisonDetector:
         self.min_lift = float(min_lift)
         self.nll_range = (float(nll_range[0]), float(nll_range[1]))
         self.window_nll_range = (float(window_nll_range[0]), float(window_nll_range[1]))
-        self._ppl_cache: dict[bytes, Signal] = {}
+        self._perplexity_cache = (PerplexityCache(scorer, self.nll_range, self.window_nll_range)
+                                  if scorer is not None and "anomaly" in self.signals else None)
 
     @staticmethod
     def isolated_prompt(question: str, passage: Passage) -> str:
@@ -378,49 +374,20 @@ class PoisonDetector:
                 if r.passages else (np.zeros(0), np.zeros((0, 0))) for r in requests]
 
     def prepare(self, texts: Sequence[str], *, show_progress: bool | None = None) -> int:
-        """Score ``texts`` ahead of any question, as an index is built ahead of search: the
-        perplexity reading of ``anomaly`` is a property of the passage, not of the question,
-        and the costliest part of an inspection (one forward pass per passage). Texts
-        already scored are skipped; without a scorer, or with ``anomaly`` off, nothing is
-        done.
-
-        Args:
-            texts: Passage texts (``Passage.text``), as the detector will see them.
-            show_progress: Show a progress bar; ``None`` shows one for more than a batch.
+        """Score ``texts`` ahead of any question, as an index is built ahead of search (see
+        :meth:`~rag.stages.detect.anomaly.PerplexityCache.prepare`); without a scorer, or
+        with ``anomaly`` off, nothing is done.
 
         Returns:
             How many texts were scored now.
         """
-        if self.scorer is None or "anomaly" not in self.signals:
+        if self._perplexity_cache is None:
             return 0
-        todo = list(dict.fromkeys(t for t in texts if _digest(t) not in self._ppl_cache))
-        if not todo:
-            return 0
-        from tqdm.auto import tqdm
-
-        show = len(todo) > _PREPARE_BATCH if show_progress is None else show_progress
-        with tqdm(total=len(todo), desc="scoring passages", unit="passage", disable=not show, leave=False) as bar:
-            for lo in range(0, len(todo), _PREPARE_BATCH):
-                self._score(todo[lo : lo + _PREPARE_BATCH])
-                bar.update(min(_PREPARE_BATCH, len(todo) - lo))
-        return len(todo)
+        return self._perplexity_cache.prepare(texts, show_progress=show_progress)
 
     def _perplexity(self, texts: Sequence[str]) -> Mapping[str, Signal]:
         """The perplexity reading of each text, one scorer call for those not seen before."""
-        if self.scorer is None or "anomaly" not in self.signals:
-            return {}
-        self._score(list(dict.fromkeys(t for t in texts if _digest(t) not in self._ppl_cache)))
-        return {t: self._ppl_cache[_digest(t)] for t in texts}
-
-    def _score(self, texts: list[str]) -> None:
-        if not texts:
-            return
-        if len(self._ppl_cache) + len(texts) > _PPL_CACHE_SIZE:
-            self._ppl_cache.clear()
-        assert self.scorer is not None
-        for text, logprobs in zip(texts, self.scorer.token_logprobs(texts), strict=True):
-            self._ppl_cache[_digest(text)] = perplexity_signal(logprobs, nll_range=self.nll_range,
-                                                               window_nll_range=self.window_nll_range)
+        return {} if self._perplexity_cache is None else self._perplexity_cache.readings(texts)
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
                  passage_vectors: np.ndarray, on_topic: Sequence[bool], lift: np.ndarray | None) -> DetectionDecision:
@@ -548,6 +515,3 @@ class PoisonDetector:
             parts.append("no kept passage gives an answer")
         return "; ".join(parts)
 
-
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
