@@ -26,8 +26,11 @@ from rag.stages.detect.anomaly import (
 )
 from rag.stages.detect.answers import group_answers, is_no_answer
 from rag.stages.detect.echo import echo_signal
+from rag.stages.detect.geometry import geometry_signals
 from rag.stages.detect.instruction import instruction_signal
 from rag.stages.detect.records import (
+    AGREEMENT_LEVEL,
+    DECISIVE,
     DEFAULT_WEIGHTS,
     SIGNALS,
     DetectionDecision,
@@ -62,7 +65,8 @@ class PoisonDetector:
             it off: it is not computed and does not appear in the verdicts.
         weights: Weight of each signal in the combined score, overriding
             :data:`DEFAULT_WEIGHTS` for the names given.
-        threshold: Score from which a passage is poisoned, in [0, 1].
+        threshold: Score from which a passage is poisoned, in [0, 1], when independent
+            evidence agrees (see ``decisive``).
         duplicate_threshold: Embedding cosine from which two passages that read the same
             answer count as one unit (share one vote). 0.8 with all-MiniLM-L6-v2: on a
             calibration split of PoisonedRAG's NQ targets (targets 50-79, not the ones
@@ -98,6 +102,9 @@ class PoisonDetector:
         nll_range: Bounds of the mean negative log-likelihood per token (see
             :func:`perplexity_signal`).
         window_nll_range: Bounds of the worst eight-token window's.
+        decisive: The signals that quarantine a passage on their own (at a reading of at
+            least :data:`~rag.stages.detect.records.AGREEMENT_LEVEL`); any other needs a
+            second signal at that level. :data:`SIGNALS` restores the plain weighted sum.
 
     Raises:
         ConfigError: If a signal or weight name is unknown, a weight is negative, or a
@@ -136,6 +143,7 @@ class PoisonDetector:
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
         window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
+        decisive: Sequence[str] = DECISIVE,
     ) -> None:
         if isinstance(signals, str):
             msg = f"signals must be a sequence of names such as ('echo', 'anomaly'), got the string {signals!r}"
@@ -191,6 +199,10 @@ class PoisonDetector:
             msg = f"scorer must have a token_logprobs(texts) method, got {type(scorer).__name__}"
             raise ConfigError(msg)
         self.scorer = scorer
+        if isinstance(decisive, str) or any(s not in SIGNALS for s in decisive):
+            msg = f"decisive must be a sequence of signal names from {list(SIGNALS)}, got {decisive!r}"
+            raise ConfigError(msg)
+        self.decisive = frozenset(decisive)
         if support not in SUPPORTS:
             msg = f"support must be one of {list(SUPPORTS)}, got {support!r}"
             raise ConfigError(msg)
@@ -307,7 +319,7 @@ class PoisonDetector:
         requests = list(requests)
         items = [(r.question, r.passages) for r in requests]
         vectors = self._vectors(requests)
-        on_topic = [self._on_topic(v) for v in vectors]
+        on_topic = [self._on_topic(v, len(r.passages)) for v, r in zip(vectors, requests, strict=True)]
         answers = self._extracted(items)
         if ANSWER_SIGNALS & set(self.signals):
             worth = [self._worth_reading(r.question, r.passages, row, on)
@@ -315,7 +327,7 @@ class PoisonDetector:
             self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         lifts = [self._lift(r, a, on) for r, a, on in zip(requests, answers, on_topic, strict=True)]
-        return [self._inspect(r, a, perplexity, v[1], on, lift)
+        return [self._inspect(r, a, perplexity, v, on, lift)
                 for r, a, v, on, lift in zip(requests, answers, vectors, on_topic, lifts, strict=True)]
 
     def _lift(self, request: DetectionRequest, answers: Sequence[str], on_topic: Sequence[bool]) -> np.ndarray | None:
@@ -347,31 +359,46 @@ class PoisonDetector:
         return [on and could_answer(question, p.text) and (not named or names_relation(question, p.text))
                 for p, on in zip(passages, on_topic, strict=True)]
 
-    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray]) -> list[bool]:
-        """Per passage: its cosine to the question is at least ``topic_ratio`` of the best."""
-        question_vector, passage_vectors = vectors
+    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray], n: int) -> list[bool]:
+        """Per passage (the first ``n`` vectors): its cosine to the question is at least
+        ``topic_ratio`` of the best."""
+        question_vector, passage_vectors = vectors[0], vectors[1][:n]
         if self.topic_ratio <= 0.0:  # no gating, even for passages pointing away from the question
             return [True] * len(passage_vectors)
         relevance = passage_vectors @ question_vector
         return [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
 
+    def _on_topic_of_unsuspected(self, on_topic: Sequence[bool], pre: Sequence[float], question_vector: np.ndarray,
+                                 passage_vectors: np.ndarray) -> list[bool]:
+        """Also on the topic: passages within ``topic_ratio`` of the best passage the signals
+        do not already condemn. Passages that echo the question sit closest to it; they must
+        not set the yardstick that puts the passages contradicting them off the topic."""
+        unsuspected = [i for i, score in enumerate(pre) if score < self.threshold]
+        if not unsuspected or self.topic_ratio <= 0.0:
+            return list(on_topic)
+        relevance = passage_vectors @ question_vector
+        best = max(float(relevance[i]) for i in unsuspected)
+        return [on or float(r) >= self.topic_ratio * best for on, r in zip(on_topic, relevance, strict=True)]
+
     def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per request, the question's vector and its passages' (one embedding call for the
-        questions and every passage whose vector the request does not already carry)."""
+        """Per request, the question's vector and those of its passages, then of its
+        neighbours (one embedding call for the questions and every passage whose vector the
+        request does not already carry)."""
         if not any(r.passages for r in requests):
             return [(np.zeros(0), np.zeros((0, 0)))] * len(requests)
+        pools = [[*r.passages, *r.neighbours] if r.passages else [] for r in requests]
         known: dict[str, np.ndarray] = {}
-        for r in requests:
-            for p in r.passages:
+        for r, pool in zip(requests, pools, strict=True):
+            for p in pool:
                 vector = r.known_vectors.get(p.id)
                 if vector is not None:
                     known.setdefault(p.full_text, np.asarray(vector, dtype=np.float32))
         texts = list(dict.fromkeys([r.question for r in requests]
-                                   + [p.full_text for r in requests for p in r.passages if p.full_text not in known]))
+                                   + [p.full_text for pool in pools for p in pool if p.full_text not in known]))
         embedded = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
         embedded.update((t, v) for t, v in known.items() if t not in embedded)
-        return [(embedded[r.question], np.array([embedded[p.full_text] for p in r.passages]))
-                if r.passages else (np.zeros(0), np.zeros((0, 0))) for r in requests]
+        return [(embedded[r.question], np.array([embedded[p.full_text] for p in pool]))
+                if pool else (np.zeros(0), np.zeros((0, 0))) for r, pool in zip(requests, pools, strict=True)]
 
     def prepare(self, texts: Sequence[str], *, show_progress: bool | None = None) -> int:
         """Score ``texts`` ahead of any question, as an index is built ahead of search (see
@@ -390,8 +417,10 @@ class PoisonDetector:
         return {} if self._perplexity_cache is None else self._perplexity_cache.readings(texts)
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
-                 passage_vectors: np.ndarray, on_topic: Sequence[bool], lift: np.ndarray | None) -> DetectionDecision:
+                 vectors: tuple[np.ndarray, np.ndarray], on_topic: Sequence[bool],
+                 lift: np.ndarray | None) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
+        passage_vectors = vectors[1][: len(passages)]
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
             return DetectionDecision((), (), (), "", "no passages to inspect")
@@ -420,11 +449,16 @@ class PoisonDetector:
         if "cluster" in self.signals:
             for i, sig in enumerate(cluster_signals(answers, texts, crowds, self.min_cluster)):
                 readings[i]["cluster"] = sig
+        if "geometry" in self.signals:
+            pool_texts = texts + [p.text for p in request.neighbours]
+            for i, sig in enumerate(geometry_signals(vectors[0], vectors[1], pool_texts, len(passages))):
+                readings[i]["geometry"] = sig
 
         # the vote weighs each passage by what the vote-independent signals make of it: a
         # passage they already condemn (score at the threshold) keeps only a token vote
         pre = [self._combine(r) for r in readings]
         trust = [self._trust(s) for s in pre]
+        on_topic = self._on_topic_of_unsuspected(on_topic, pre, vectors[0], passage_vectors)
         everyone = range(len(passages))
         voters = [i for i in everyone if on_topic[i]]  # off the topic, a passage has no say
         vote = robust_vote(voters, groups, crowds, trust, answers, group_texts, trusted, parametric)
@@ -437,7 +471,8 @@ class PoisonDetector:
         for i, passage in enumerate(passages):
             score = self._combine(readings[i])
             sigs = tuple(readings[i][name] for name in self.signals)
-            verdicts.append(Verdict(passage.id, round(score, 3), score >= self.threshold, sigs, answers[i]))
+            verdicts.append(Verdict(passage.id, round(score, 3), score >= self.threshold and self._agreed(readings[i]),
+                                    sigs, answers[i]))
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
         kept_vote = robust_vote([i for i in kept_idx if on_topic[i]], groups, crowds, trust, answers, group_texts,
                                 trusted, parametric)
@@ -470,8 +505,12 @@ class PoisonDetector:
 
     def corroborate(self, deeper: DetectionDecision, depth: int) -> DetectionDecision:
         """The decision on a deeper search's passages, with the crowd quarantined when even
-        that search did not corroborate it: natural corpora seldom hold three paraphrases of
-        one claim and nothing else that states it, poisoning attacks do.
+        that search did not corroborate it and a second piece of evidence agrees: a signal
+        (``geometry`` reading one crafted group, an echoed question, ...) reading at least
+        :data:`~rag.stages.detect.records.AGREEMENT_LEVEL` on most of the crowd. Natural
+        corpora seldom hold three paraphrases of one claim and nothing else that states it,
+        poisoning attacks do; but syndicated copies of one report are such a crowd too, and
+        they carry no other mark.
 
         Args:
             deeper: :meth:`inspect` of the passages of a search ``depth`` deep.
@@ -479,9 +518,21 @@ class PoisonDetector:
         """
         if not self.needs_corroboration(deeper):
             return deeper
+        marked = [pid for pid in deeper.support
+                  if any(s.value >= AGREEMENT_LEVEL for s in deeper.verdict(pid).signals)]
+        if 2 * len(marked) <= len(deeper.support):
+            return deeper
         why = (f"one of {len(deeper.support)} passages backing {deeper.aggregate_answer!r} worth "
-               f"{deeper.witnesses:.2f} independent witnesses; nothing in the top {depth} corroborates them")
+               f"{deeper.witnesses:.2f} independent witnesses; nothing in the top {depth} corroborates them, "
+               f"and {len(marked)} of them read as suspicious by a signal")
         return replace(deeper, uncorroborated=deeper.support, crowd_reason=why)
+
+    def _agreed(self, readings: Mapping[str, Signal]) -> bool:
+        """Independent evidence agrees: a decisive signal reads at least
+        :data:`AGREEMENT_LEVEL`, or two signals do (one of them may be a lost vote). A
+        detector of one signal (an ablation) has no second to ask."""
+        firm = [name for name, sig in readings.items() if sig.value >= AGREEMENT_LEVEL and self.weights[name] > 0]
+        return len(firm) >= min(2, len(self.signals)) or any(name in self.decisive for name in firm)
 
     def _trust(self, score: float) -> float:
         if self.threshold <= 0.0:

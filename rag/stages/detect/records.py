@@ -12,7 +12,7 @@ from rag.errors import ConfigError
 from rag.types import Passage
 
 #: Every signal the detector knows, in the order verdicts list them.
-SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction")
+SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction", "geometry")
 
 #: Default weight of each signal in the combined score (see :mod:`rag.stages.detect`).
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -22,7 +22,15 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "trusted_conflict": 0.4,
     "anomaly": 0.6,
     "instruction": 0.6,
+    "geometry": 0.3,
 }
+
+#: Signals that quarantine a passage on their own: their measured false-positive rate is
+#: about 0 on every clean set (see the README). Any other signal needs a second one reading
+#: at least :data:`AGREEMENT_LEVEL` (independent evidence, or a lost vote: a measured
+#: disagreement with the rest of the evidence).
+DECISIVE: tuple[str, ...] = ("instruction",)
+AGREEMENT_LEVEL = 0.5
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -169,6 +177,8 @@ class DetectionRequest:
         known_vectors: Embeddings already at hand, by passage id (a store keeps the vector
             of every passage it holds); the detector embeds only the passages missing here.
             They must come from the detector's own embedder, of the passage's ``full_text``.
+        neighbours: Passages of a deeper search beyond ``passages``, not judged: what the
+            ``geometry`` signal compares a group of retrieved passages with.
 
     Example:
         >>> DetectionRequest("Who?", (Passage("a", "Ana did."),)).trusted_answers
@@ -180,9 +190,11 @@ class DetectionRequest:
     trusted_answers: tuple[str, ...] = ()
     parametric_answer: str | None = None
     known_vectors: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    neighbours: tuple[Passage, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "passages", tuple(self.passages))
+        object.__setattr__(self, "neighbours", tuple(self.neighbours))
         object.__setattr__(self, "trusted_answers", answers_tuple(self.trusted_answers))
 
 
