@@ -38,10 +38,11 @@ from rag.stages.detect.records import (
     Signal,
     Verdict,
     answers_tuple,
+    decision_reason,
 )
 from rag.stages.detect.statements import STATED_FOR_RELATION, could_answer, names_relation, standing
 from rag.stages.detect.support import MIN_LIFT, LikelihoodStanding, RuleStanding
-from rag.stages.detect.vote import MIN_TRUST, Vote, contest, representative, robust_vote
+from rag.stages.detect.vote import MIN_TRUST, contest, representative, robust_vote
 from rag.stages.read import Reader, answer_likelihoods, clean_answer, extract
 from rag.types import Passage
 
@@ -488,7 +489,8 @@ class PoisonDetector:
             kept=tuple(passages[i].id for i in kept_idx),
             quarantined=tuple(v.passage_id for v in verdicts if v.poisoned),
             aggregate_answer=aggregate,
-            reason=self._reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx), contested),
+            reason=decision_reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx), threshold=self.threshold,
+                                   weights=self.weights, contest_margin=self.contest_margin, contested=contested),
             support=tuple(passages[i].id for i in support),
             rivals=tuple(passages[i].id for i in rivals),
             contested=contested,
@@ -541,28 +543,3 @@ class PoisonDetector:
 
     def _combine(self, readings: Mapping[str, Signal]) -> float:
         return min(1.0, sum(self.weights[name] * sig.value for name, sig in readings.items()))
-
-    def _reason(
-        self, verdicts: Sequence[Verdict], vote: Vote, group_texts: Mapping[int, str], aggregate: str, n_kept: int,
-        contested: bool = False,
-    ) -> str:
-        flagged = [v for v in verdicts if v.poisoned]
-        parts = [f"quarantined {len(flagged)} of {len(verdicts)} passage(s) at threshold {self.threshold:g}"]
-        for v in flagged:
-            top = sorted(v.signals, key=lambda s: -self.weights[s.name] * s.value)[:2]
-            cues = ", ".join(f"{s.name} {s.value:.2f}" for s in top if s.value > 0)
-            parts.append(f"{v.passage_id} (score {v.score:.2f}: {cues})")
-        if aggregate:
-            rivals = sorted(((votes, g) for g, votes in vote.votes.items() if g != vote.winner), reverse=True)
-            rival = f"; runner-up {group_texts[rivals[0][1]]!r} {rivals[0][0]:.2f}" if rivals else ""
-            tie = " (tie broken by preference)" if vote.tied else ""
-            winner_votes = vote.votes[vote.winner] if vote.winner is not None else 0.0
-            parts.append(f"aggregate {aggregate!r} from {n_kept} kept passage(s), "
-                         f"votes {winner_votes:.2f}{rival}{tie}")
-            if contested:
-                parts.append(f"contested: a contradicting answer has at least 1/{self.contest_margin:g} "
-                             "of the aggregate's votes")
-        else:
-            parts.append("no kept passage gives an answer")
-        return "; ".join(parts)
-
