@@ -2,7 +2,8 @@
 the plain weighted sum against quarantine by agreement of independent evidence.
 
     python eval/bench_innocence.py [--nq-limit 25] [--rt-limit 15] [--k 5] [--widen 3]
-        [--runtime auto] [--cache FILE] [--out eval/results/bench_innocence.json]
+        [--runtime auto] [--cache FILE] [--sets nq,realtimeqa] [--conditions LIST]
+        [--out eval/results/bench_innocence.json]
 
 One store per set as the poisoning harness builds it (every target's benign passages; under an
 attack every target's poisons), searched densely (all-MiniLM-L6-v2) for each question: the
@@ -105,6 +106,8 @@ def main() -> None:
     parser.add_argument("--widen", type=int, default=3)
     parser.add_argument("--runtime", default="auto")
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--sets", default="nq,realtimeqa", help="comma-separated: nq, realtimeqa")
+    parser.add_argument("--conditions", default="", help="comma-separated conditions to run (default all)")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "bench_innocence.json")
     args = parser.parse_args()
     emb = Embeddings(args.cache)
@@ -112,10 +115,15 @@ def main() -> None:
     detector = PoisonDetector(emb.model, generator=gen, scorer=gen)
     weights = dict(DEFAULT_WEIGHTS)
     rows = []
+    wanted = set(filter(None, args.conditions.split(",")))
     for name, limit in (("nq", args.nq_limit), ("realtimeqa", args.rt_limit)):
+        if name not in args.sets.split(","):
+            continue
         path, gold, _, _ = SETS[name]
         targets = load_targets(path, gold)
         for cond, store, asked in pools(name, targets, limit):
+            if wanted and cond not in wanted:
+                continue
             vectors = emb([p.full_text for p in store])
             questions = emb([q for q, _ in asked])
             requests, deep = [], []
