@@ -472,13 +472,17 @@ class Pipeline:
         if not owners:
             return
         start = time.perf_counter()
-        decisions = self.detector.inspect_many([self._detection_request(w) for w in owners])
+        neighbours = self._neighbours(owners)
+        decisions = self.detector.inspect_many([self._detection_request(w, n) for w, n in zip(owners, neighbours)])
         crowded = [i for i, d in enumerate(decisions)
                    if self.config.corroborate and self.detector.needs_corroboration(d)]
         if crowded:
             # one crowd of near-copies and nothing else: look further for independent evidence
             self._widen([owners[i] for i in crowded])
-            again = self.detector.inspect_many([self._detection_request(owners[i]) for i in crowded])
+            have = [{e.passage.id for e in owners[i].evidence} for i in crowded]
+            again = self.detector.inspect_many([
+                self._detection_request(owners[i], tuple(p for p in neighbours[i] if p.id not in ids))
+                for i, ids in zip(crowded, have)])
             for i, decision in zip(crowded, again):
                 decisions[i] = self.detector.corroborate(decision, self.config.k * self.config.widen)
         each = _ms(start) / len(owners)
@@ -487,7 +491,19 @@ class Pipeline:
             if self.config.arbiter and not decision.uncorroborated:
                 self._weigh_vote(w, decision)
 
-    def _detection_request(self, w: _Work) -> DetectionRequest:
+    def _neighbours(self, work: Sequence[_Work]) -> list[tuple[Passage, ...]]:
+        """Per question, the corpus passages a search ``widen`` times deeper finds beyond the
+        evidence: what the detector's ``geometry`` compares the retrieved ones with (not
+        judged, not read). Nothing when that signal is off."""
+        if self.detector is None or "geometry" not in self.detector.signals:
+            return [()] * len(work)
+        out = []
+        for w, hits in zip(work, self._search(work, self.config.k * self.config.widen), strict=True):
+            have = {e.passage.id for e in w.evidence}
+            out.append(tuple(h.passage for h in hits if h.id not in have and h.passage.origin == "corpus"))
+        return out
+
+    def _detection_request(self, w: _Work, neighbours: tuple[Passage, ...] = ()) -> DetectionRequest:
         corpus = [e.passage for e in w.evidence if e.source == "corpus"]
         # memory and user facts are trusted: they are what the corpus is checked against,
         # once the filter has found that they bear on this question (unfiltered, a note
@@ -497,9 +513,9 @@ class Pipeline:
         # the store holds every corpus passage's vector: a detector with the store's embedder
         # need not embed them again
         same = self.detector is not None and self.detector.embedder.name == self.store.embedder.name
-        known = self.store.vectors([p.id for p in corpus]) if same else {}
+        known = self.store.vectors([p.id for p in [*corpus, *neighbours]]) if same else {}
         return DetectionRequest(w.query.question, tuple(corpus), tuple(dict.fromkeys(trusted)), parametric,
-                                known_vectors=known)
+                                known_vectors=known, neighbours=neighbours)
 
     def _widen(self, work: Sequence[_Work]) -> None:
         """Retrieve ``widen`` times deeper and add the corpus passages the filter keeps."""

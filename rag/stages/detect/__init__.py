@@ -18,13 +18,16 @@ signal                    weight  what it measures
                                   contradicting the parametric answer counts 0.35 only
 ``anomaly``               0.6     improbable under the generator (white-box HotFlip poisons)
 ``instruction``           0.6     instructions aimed at the model ("ignore previous ...")
+``geometry``              0.3     one of a group the embedder's geometry reads as crafted
+                                  for the question (:mod:`~rag.stages.detect.geometry`)
 ========================  ======  =========================================================
 
 The combined score is the weighted sum clipped to [0, 1]; a passage is poisoned when the
-score reaches the threshold (0.5). The weights make three signals decisive on their own
-when they read near 1 (an echoed question, a token salad, an override instruction),
-while ``cluster``, ``isolation`` and ``trusted_conflict`` need each other or a third
-signal: natural duplicates, noisy extraction and honest minority passages are common in
+score reaches the threshold (0.5) and independent evidence agrees: two signals read at least
+0.5, or a decisive one does (``instruction``; see ``PoisonDetector``'s ``decisive``). An
+echoed question or a token salad needs a second mark (a lost vote is one): a FAQ passage
+opens with its question, and biomedical or foreign text reads improbable. ``cluster``,
+``isolation`` and ``trusted_conflict`` need each other or a third signal: natural duplicates, noisy extraction and honest minority passages are common in
 clean retrieval, so a lone vote loss must not quarantine anything; and a corpus passage
 that contradicts an edit in memory is *superseded*, not poisoned: the edit wins by
 preference anyway, and the stale passage stays visible as the conflict it is.

@@ -19,12 +19,14 @@ text (``##ing``, ``[MASK]``), which need no language to recognise.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from rag.protocols import Scorer
 from rag.stages.detect.records import Signal, ramp
 
 #: Mean negative log-likelihood per token (nats) from which the mean reading starts to rise,
@@ -35,6 +37,10 @@ NLL_RANGE: tuple[float, float] = (5.5, 8.0)
 #: passage measured; the high end below every published HotFlip document (see the module).
 WINDOW_NLL_RANGE: tuple[float, float] = (8.0, 10.0)
 WINDOW = 8
+#: Texts whose perplexity reading is remembered (a digest and a short signal each, about 200
+#: bytes): a prepared corpus of this many passages stays scored.
+CACHE_SIZE = 1_000_000
+_PREPARE_BATCH = 32
 
 _SUBWORD = re.compile(r"##\w|\[(mask|unused\d*|cls|sep|pad|unk)\]", re.I)
 
@@ -116,3 +122,69 @@ def anomaly_signal(text: str, perplexity: Signal | None = None) -> Signal:
     if markers.value > perplexity.value:
         return Signal("anomaly", markers.value, f"{markers.detail}; {perplexity.detail}")
     return perplexity
+
+
+class PerplexityCache:
+    """Each text's :func:`perplexity_signal` under a scorer, computed once per text.
+
+    The reading is a property of the passage, not of the question, and the costliest part of
+    an inspection (one forward pass per passage): a corpus scored ahead of questions, as an
+    index is built ahead of search, stays scored.
+
+    Args:
+        scorer: Scores texts under a language model (usually the generator).
+        nll_range: Bounds of the mean negative log-likelihood per token.
+        window_nll_range: Bounds of the worst eight-token window's.
+
+    Example:
+        >>> from rag.testing import ScriptedScorer
+        >>> cache = PerplexityCache(ScriptedScorer(), NLL_RANGE, WINDOW_NLL_RANGE)
+        >>> cache.prepare(["Varnholm is a city.", "Varnholm is a city."], show_progress=False)
+        1
+    """
+
+    def __init__(self, scorer: Scorer, nll_range: tuple[float, float], window_nll_range: tuple[float, float]) -> None:
+        self.scorer = scorer
+        self.nll_range = nll_range
+        self.window_nll_range = window_nll_range
+        self._readings: dict[bytes, Signal] = {}
+
+    def prepare(self, texts: Sequence[str], *, show_progress: bool | None = None) -> int:
+        """Score the texts not scored yet, in batches.
+
+        Args:
+            texts: Passage texts (``Passage.text``), as the detector will see them.
+            show_progress: Show a progress bar; ``None`` shows one for more than a batch.
+
+        Returns:
+            How many texts were scored now.
+        """
+        todo = list(dict.fromkeys(t for t in texts if _digest(t) not in self._readings))
+        if not todo:
+            return 0
+        from tqdm.auto import tqdm
+
+        show = len(todo) > _PREPARE_BATCH if show_progress is None else show_progress
+        with tqdm(total=len(todo), desc="scoring passages", unit="passage", disable=not show, leave=False) as bar:
+            for lo in range(0, len(todo), _PREPARE_BATCH):
+                self._score(todo[lo : lo + _PREPARE_BATCH])
+                bar.update(min(_PREPARE_BATCH, len(todo) - lo))
+        return len(todo)
+
+    def readings(self, texts: Sequence[str]) -> Mapping[str, Signal]:
+        """The reading of each text, one scorer call for those not seen before."""
+        self._score(list(dict.fromkeys(t for t in texts if _digest(t) not in self._readings)))
+        return {t: self._readings[_digest(t)] for t in texts}
+
+    def _score(self, texts: list[str]) -> None:
+        if not texts:
+            return
+        if len(self._readings) + len(texts) > CACHE_SIZE:
+            self._readings.clear()
+        for text, logprobs in zip(texts, self.scorer.token_logprobs(texts), strict=True):
+            self._readings[_digest(text)] = perplexity_signal(logprobs, nll_range=self.nll_range,
+                                                              window_nll_range=self.window_nll_range)
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -22,13 +21,16 @@ from rag.stages.detect.agreement import (
 from rag.stages.detect.anomaly import (
     NLL_RANGE,
     WINDOW_NLL_RANGE,
+    PerplexityCache,
     anomaly_signal,
-    perplexity_signal,
 )
 from rag.stages.detect.answers import group_answers, is_no_answer
 from rag.stages.detect.echo import echo_signal
+from rag.stages.detect.geometry import geometry_signals
 from rag.stages.detect.instruction import instruction_signal
 from rag.stages.detect.records import (
+    AGREEMENT_LEVEL,
+    DECISIVE,
     DEFAULT_WEIGHTS,
     SIGNALS,
     DetectionDecision,
@@ -36,10 +38,11 @@ from rag.stages.detect.records import (
     Signal,
     Verdict,
     answers_tuple,
+    decision_reason,
 )
 from rag.stages.detect.statements import STATED_FOR_RELATION, could_answer, names_relation, standing
 from rag.stages.detect.support import MIN_LIFT, LikelihoodStanding, RuleStanding
-from rag.stages.detect.vote import MIN_TRUST, Vote, contest, representative, robust_vote
+from rag.stages.detect.vote import MIN_TRUST, contest, representative, robust_vote
 from rag.stages.read import Reader, answer_likelihoods, clean_answer, extract
 from rag.types import Passage
 
@@ -47,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 # Signals that need each passage's isolated answer (the others read the text alone).
 ANSWER_SIGNALS = frozenset({"cluster", "isolation", "trusted_conflict"})
-#: Texts whose perplexity reading is remembered (a digest and a short signal each, about 200
-#: bytes): a prepared corpus of this many passages stays scored.
-_PPL_CACHE_SIZE = 1_000_000
-_PREPARE_BATCH = 32
 #: How the contest tells which answer a passage speaks for (see ``PoisonDetector``'s ``support``).
 SUPPORTS = ("rules", "likelihood")
 
@@ -67,7 +66,8 @@ class PoisonDetector:
             it off: it is not computed and does not appear in the verdicts.
         weights: Weight of each signal in the combined score, overriding
             :data:`DEFAULT_WEIGHTS` for the names given.
-        threshold: Score from which a passage is poisoned, in [0, 1].
+        threshold: Score from which a passage is poisoned, in [0, 1], when independent
+            evidence agrees (see ``decisive``).
         duplicate_threshold: Embedding cosine from which two passages that read the same
             answer count as one unit (share one vote). 0.8 with all-MiniLM-L6-v2: on a
             calibration split of PoisonedRAG's NQ targets (targets 50-79, not the ones
@@ -103,6 +103,9 @@ class PoisonDetector:
         nll_range: Bounds of the mean negative log-likelihood per token (see
             :func:`perplexity_signal`).
         window_nll_range: Bounds of the worst eight-token window's.
+        decisive: The signals that quarantine a passage on their own (at a reading of at
+            least :data:`~rag.stages.detect.records.AGREEMENT_LEVEL`); any other needs a
+            second signal at that level. :data:`SIGNALS` restores the plain weighted sum.
 
     Raises:
         ConfigError: If a signal or weight name is unknown, a weight is negative, or a
@@ -141,6 +144,7 @@ class PoisonDetector:
         scorer: Scorer | None = None,
         nll_range: tuple[float, float] = NLL_RANGE,
         window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
+        decisive: Sequence[str] = DECISIVE,
     ) -> None:
         if isinstance(signals, str):
             msg = f"signals must be a sequence of names such as ('echo', 'anomaly'), got the string {signals!r}"
@@ -196,6 +200,10 @@ class PoisonDetector:
             msg = f"scorer must have a token_logprobs(texts) method, got {type(scorer).__name__}"
             raise ConfigError(msg)
         self.scorer = scorer
+        if isinstance(decisive, str) or any(s not in SIGNALS for s in decisive):
+            msg = f"decisive must be a sequence of signal names from {list(SIGNALS)}, got {decisive!r}"
+            raise ConfigError(msg)
+        self.decisive = frozenset(decisive)
         if support not in SUPPORTS:
             msg = f"support must be one of {list(SUPPORTS)}, got {support!r}"
             raise ConfigError(msg)
@@ -210,7 +218,8 @@ class PoisonDetector:
         self.min_lift = float(min_lift)
         self.nll_range = (float(nll_range[0]), float(nll_range[1]))
         self.window_nll_range = (float(window_nll_range[0]), float(window_nll_range[1]))
-        self._ppl_cache: dict[bytes, Signal] = {}
+        self._perplexity_cache = (PerplexityCache(scorer, self.nll_range, self.window_nll_range)
+                                  if scorer is not None and "anomaly" in self.signals else None)
 
     @staticmethod
     def isolated_prompt(question: str, passage: Passage) -> str:
@@ -311,7 +320,7 @@ class PoisonDetector:
         requests = list(requests)
         items = [(r.question, r.passages) for r in requests]
         vectors = self._vectors(requests)
-        on_topic = [self._on_topic(v) for v in vectors]
+        on_topic = [self._on_topic(v, len(r.passages)) for v, r in zip(vectors, requests, strict=True)]
         answers = self._extracted(items)
         if ANSWER_SIGNALS & set(self.signals):
             worth = [self._worth_reading(r.question, r.passages, row, on)
@@ -319,7 +328,7 @@ class PoisonDetector:
             self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         lifts = [self._lift(r, a, on) for r, a, on in zip(requests, answers, on_topic, strict=True)]
-        return [self._inspect(r, a, perplexity, v[1], on, lift)
+        return [self._inspect(r, a, perplexity, v, on, lift)
                 for r, a, v, on, lift in zip(requests, answers, vectors, on_topic, lifts, strict=True)]
 
     def _lift(self, request: DetectionRequest, answers: Sequence[str], on_topic: Sequence[bool]) -> np.ndarray | None:
@@ -351,80 +360,68 @@ class PoisonDetector:
         return [on and could_answer(question, p.text) and (not named or names_relation(question, p.text))
                 for p, on in zip(passages, on_topic, strict=True)]
 
-    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray]) -> list[bool]:
-        """Per passage: its cosine to the question is at least ``topic_ratio`` of the best."""
-        question_vector, passage_vectors = vectors
+    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray], n: int) -> list[bool]:
+        """Per passage (the first ``n`` vectors): its cosine to the question is at least
+        ``topic_ratio`` of the best."""
+        question_vector, passage_vectors = vectors[0], vectors[1][:n]
         if self.topic_ratio <= 0.0:  # no gating, even for passages pointing away from the question
             return [True] * len(passage_vectors)
         relevance = passage_vectors @ question_vector
         return [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
 
+    def _on_topic_of_unsuspected(self, on_topic: Sequence[bool], pre: Sequence[float], question_vector: np.ndarray,
+                                 passage_vectors: np.ndarray) -> list[bool]:
+        """Also on the topic: passages within ``topic_ratio`` of the best passage the signals
+        do not already condemn. Passages that echo the question sit closest to it; they must
+        not set the yardstick that puts the passages contradicting them off the topic."""
+        unsuspected = [i for i, score in enumerate(pre) if score < self.threshold]
+        if not unsuspected or self.topic_ratio <= 0.0:
+            return list(on_topic)
+        relevance = passage_vectors @ question_vector
+        best = max(float(relevance[i]) for i in unsuspected)
+        return [on or float(r) >= self.topic_ratio * best for on, r in zip(on_topic, relevance, strict=True)]
+
     def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per request, the question's vector and its passages' (one embedding call for the
-        questions and every passage whose vector the request does not already carry)."""
+        """Per request, the question's vector and those of its passages, then of its
+        neighbours (one embedding call for the questions and every passage whose vector the
+        request does not already carry)."""
         if not any(r.passages for r in requests):
             return [(np.zeros(0), np.zeros((0, 0)))] * len(requests)
+        pools = [[*r.passages, *r.neighbours] if r.passages else [] for r in requests]
         known: dict[str, np.ndarray] = {}
-        for r in requests:
-            for p in r.passages:
+        for r, pool in zip(requests, pools, strict=True):
+            for p in pool:
                 vector = r.known_vectors.get(p.id)
                 if vector is not None:
                     known.setdefault(p.full_text, np.asarray(vector, dtype=np.float32))
         texts = list(dict.fromkeys([r.question for r in requests]
-                                   + [p.full_text for r in requests for p in r.passages if p.full_text not in known]))
+                                   + [p.full_text for pool in pools for p in pool if p.full_text not in known]))
         embedded = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
         embedded.update((t, v) for t, v in known.items() if t not in embedded)
-        return [(embedded[r.question], np.array([embedded[p.full_text] for p in r.passages]))
-                if r.passages else (np.zeros(0), np.zeros((0, 0))) for r in requests]
+        return [(embedded[r.question], np.array([embedded[p.full_text] for p in pool]))
+                if pool else (np.zeros(0), np.zeros((0, 0))) for r, pool in zip(requests, pools, strict=True)]
 
     def prepare(self, texts: Sequence[str], *, show_progress: bool | None = None) -> int:
-        """Score ``texts`` ahead of any question, as an index is built ahead of search: the
-        perplexity reading of ``anomaly`` is a property of the passage, not of the question,
-        and the costliest part of an inspection (one forward pass per passage). Texts
-        already scored are skipped; without a scorer, or with ``anomaly`` off, nothing is
-        done.
-
-        Args:
-            texts: Passage texts (``Passage.text``), as the detector will see them.
-            show_progress: Show a progress bar; ``None`` shows one for more than a batch.
+        """Score ``texts`` ahead of any question, as an index is built ahead of search (see
+        :meth:`~rag.stages.detect.anomaly.PerplexityCache.prepare`); without a scorer, or
+        with ``anomaly`` off, nothing is done.
 
         Returns:
             How many texts were scored now.
         """
-        if self.scorer is None or "anomaly" not in self.signals:
+        if self._perplexity_cache is None:
             return 0
-        todo = list(dict.fromkeys(t for t in texts if _digest(t) not in self._ppl_cache))
-        if not todo:
-            return 0
-        from tqdm.auto import tqdm
-
-        show = len(todo) > _PREPARE_BATCH if show_progress is None else show_progress
-        with tqdm(total=len(todo), desc="scoring passages", unit="passage", disable=not show, leave=False) as bar:
-            for lo in range(0, len(todo), _PREPARE_BATCH):
-                self._score(todo[lo : lo + _PREPARE_BATCH])
-                bar.update(min(_PREPARE_BATCH, len(todo) - lo))
-        return len(todo)
+        return self._perplexity_cache.prepare(texts, show_progress=show_progress)
 
     def _perplexity(self, texts: Sequence[str]) -> Mapping[str, Signal]:
         """The perplexity reading of each text, one scorer call for those not seen before."""
-        if self.scorer is None or "anomaly" not in self.signals:
-            return {}
-        self._score(list(dict.fromkeys(t for t in texts if _digest(t) not in self._ppl_cache)))
-        return {t: self._ppl_cache[_digest(t)] for t in texts}
-
-    def _score(self, texts: list[str]) -> None:
-        if not texts:
-            return
-        if len(self._ppl_cache) + len(texts) > _PPL_CACHE_SIZE:
-            self._ppl_cache.clear()
-        assert self.scorer is not None
-        for text, logprobs in zip(texts, self.scorer.token_logprobs(texts), strict=True):
-            self._ppl_cache[_digest(text)] = perplexity_signal(logprobs, nll_range=self.nll_range,
-                                                               window_nll_range=self.window_nll_range)
+        return {} if self._perplexity_cache is None else self._perplexity_cache.readings(texts)
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
-                 passage_vectors: np.ndarray, on_topic: Sequence[bool], lift: np.ndarray | None) -> DetectionDecision:
+                 vectors: tuple[np.ndarray, np.ndarray], on_topic: Sequence[bool],
+                 lift: np.ndarray | None) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
+        passage_vectors = vectors[1][: len(passages)]
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
         if not passages:
             return DetectionDecision((), (), (), "", "no passages to inspect")
@@ -453,11 +450,16 @@ class PoisonDetector:
         if "cluster" in self.signals:
             for i, sig in enumerate(cluster_signals(answers, texts, crowds, self.min_cluster)):
                 readings[i]["cluster"] = sig
+        if "geometry" in self.signals:
+            pool_texts = texts + [p.text for p in request.neighbours]
+            for i, sig in enumerate(geometry_signals(vectors[0], vectors[1], pool_texts, len(passages))):
+                readings[i]["geometry"] = sig
 
         # the vote weighs each passage by what the vote-independent signals make of it: a
         # passage they already condemn (score at the threshold) keeps only a token vote
         pre = [self._combine(r) for r in readings]
         trust = [self._trust(s) for s in pre]
+        on_topic = self._on_topic_of_unsuspected(on_topic, pre, vectors[0], passage_vectors)
         everyone = range(len(passages))
         voters = [i for i in everyone if on_topic[i]]  # off the topic, a passage has no say
         vote = robust_vote(voters, groups, crowds, trust, answers, group_texts, trusted, parametric)
@@ -470,7 +472,8 @@ class PoisonDetector:
         for i, passage in enumerate(passages):
             score = self._combine(readings[i])
             sigs = tuple(readings[i][name] for name in self.signals)
-            verdicts.append(Verdict(passage.id, round(score, 3), score >= self.threshold, sigs, answers[i]))
+            verdicts.append(Verdict(passage.id, round(score, 3), score >= self.threshold and self._agreed(readings[i]),
+                                    sigs, answers[i]))
         kept_idx = [i for i, v in enumerate(verdicts) if not v.poisoned]
         kept_vote = robust_vote([i for i in kept_idx if on_topic[i]], groups, crowds, trust, answers, group_texts,
                                 trusted, parametric)
@@ -486,7 +489,8 @@ class PoisonDetector:
             kept=tuple(passages[i].id for i in kept_idx),
             quarantined=tuple(v.passage_id for v in verdicts if v.poisoned),
             aggregate_answer=aggregate,
-            reason=self._reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx), contested),
+            reason=decision_reason(verdicts, kept_vote, group_texts, aggregate, len(kept_idx), threshold=self.threshold,
+                                   weights=self.weights, contest_margin=self.contest_margin, contested=contested),
             support=tuple(passages[i].id for i in support),
             rivals=tuple(passages[i].id for i in rivals),
             contested=contested,
@@ -503,8 +507,12 @@ class PoisonDetector:
 
     def corroborate(self, deeper: DetectionDecision, depth: int) -> DetectionDecision:
         """The decision on a deeper search's passages, with the crowd quarantined when even
-        that search did not corroborate it: natural corpora seldom hold three paraphrases of
-        one claim and nothing else that states it, poisoning attacks do.
+        that search did not corroborate it and a second piece of evidence agrees: a signal
+        (``geometry`` reading one crafted group, an echoed question, ...) reading at least
+        :data:`~rag.stages.detect.records.AGREEMENT_LEVEL` on most of the crowd. Natural
+        corpora seldom hold three paraphrases of one claim and nothing else that states it,
+        poisoning attacks do; but syndicated copies of one report are such a crowd too, and
+        they carry no other mark.
 
         Args:
             deeper: :meth:`inspect` of the passages of a search ``depth`` deep.
@@ -512,9 +520,21 @@ class PoisonDetector:
         """
         if not self.needs_corroboration(deeper):
             return deeper
+        marked = [pid for pid in deeper.support
+                  if any(s.value >= AGREEMENT_LEVEL for s in deeper.verdict(pid).signals)]
+        if 2 * len(marked) <= len(deeper.support):
+            return deeper
         why = (f"one of {len(deeper.support)} passages backing {deeper.aggregate_answer!r} worth "
-               f"{deeper.witnesses:.2f} independent witnesses; nothing in the top {depth} corroborates them")
+               f"{deeper.witnesses:.2f} independent witnesses; nothing in the top {depth} corroborates them, "
+               f"and {len(marked)} of them read as suspicious by a signal")
         return replace(deeper, uncorroborated=deeper.support, crowd_reason=why)
+
+    def _agreed(self, readings: Mapping[str, Signal]) -> bool:
+        """Independent evidence agrees: a decisive signal reads at least
+        :data:`AGREEMENT_LEVEL`, or two signals do (one of them may be a lost vote). A
+        detector of one signal (an ablation) has no second to ask."""
+        firm = [name for name, sig in readings.items() if sig.value >= AGREEMENT_LEVEL and self.weights[name] > 0]
+        return len(firm) >= min(2, len(self.signals)) or any(name in self.decisive for name in firm)
 
     def _trust(self, score: float) -> float:
         if self.threshold <= 0.0:
@@ -523,31 +543,3 @@ class PoisonDetector:
 
     def _combine(self, readings: Mapping[str, Signal]) -> float:
         return min(1.0, sum(self.weights[name] * sig.value for name, sig in readings.items()))
-
-    def _reason(
-        self, verdicts: Sequence[Verdict], vote: Vote, group_texts: Mapping[int, str], aggregate: str, n_kept: int,
-        contested: bool = False,
-    ) -> str:
-        flagged = [v for v in verdicts if v.poisoned]
-        parts = [f"quarantined {len(flagged)} of {len(verdicts)} passage(s) at threshold {self.threshold:g}"]
-        for v in flagged:
-            top = sorted(v.signals, key=lambda s: -self.weights[s.name] * s.value)[:2]
-            cues = ", ".join(f"{s.name} {s.value:.2f}" for s in top if s.value > 0)
-            parts.append(f"{v.passage_id} (score {v.score:.2f}: {cues})")
-        if aggregate:
-            rivals = sorted(((votes, g) for g, votes in vote.votes.items() if g != vote.winner), reverse=True)
-            rival = f"; runner-up {group_texts[rivals[0][1]]!r} {rivals[0][0]:.2f}" if rivals else ""
-            tie = " (tie broken by preference)" if vote.tied else ""
-            winner_votes = vote.votes[vote.winner] if vote.winner is not None else 0.0
-            parts.append(f"aggregate {aggregate!r} from {n_kept} kept passage(s), "
-                         f"votes {winner_votes:.2f}{rival}{tie}")
-            if contested:
-                parts.append(f"contested: a contradicting answer has at least 1/{self.contest_margin:g} "
-                             "of the aggregate's votes")
-        else:
-            parts.append("no kept passage gives an answer")
-        return "; ".join(parts)
-
-
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()

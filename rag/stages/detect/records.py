@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ConfigError
 from rag.types import Passage
 
+if TYPE_CHECKING:
+    from rag.stages.detect.vote import Vote
+
 #: Every signal the detector knows, in the order verdicts list them.
-SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction")
+SIGNALS: tuple[str, ...] = ("echo", "cluster", "isolation", "trusted_conflict", "anomaly", "instruction", "geometry")
 
 #: Default weight of each signal in the combined score (see :mod:`rag.stages.detect`).
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -22,7 +25,15 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "trusted_conflict": 0.4,
     "anomaly": 0.6,
     "instruction": 0.6,
+    "geometry": 0.3,
 }
+
+#: Signals that quarantine a passage on their own: their measured false-positive rate is
+#: about 0 on every clean set (see the README). Any other signal needs a second one reading
+#: at least :data:`AGREEMENT_LEVEL` (independent evidence, or a lost vote: a measured
+#: disagreement with the rest of the evidence).
+DECISIVE: tuple[str, ...] = ("instruction",)
+AGREEMENT_LEVEL = 0.5
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
@@ -169,6 +180,8 @@ class DetectionRequest:
         known_vectors: Embeddings already at hand, by passage id (a store keeps the vector
             of every passage it holds); the detector embeds only the passages missing here.
             They must come from the detector's own embedder, of the passage's ``full_text``.
+        neighbours: Passages of a deeper search beyond ``passages``, not judged: what the
+            ``geometry`` signal compares a group of retrieved passages with.
 
     Example:
         >>> DetectionRequest("Who?", (Passage("a", "Ana did."),)).trusted_answers
@@ -180,9 +193,11 @@ class DetectionRequest:
     trusted_answers: tuple[str, ...] = ()
     parametric_answer: str | None = None
     known_vectors: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    neighbours: tuple[Passage, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "passages", tuple(self.passages))
+        object.__setattr__(self, "neighbours", tuple(self.neighbours))
         object.__setattr__(self, "trusted_answers", answers_tuple(self.trusted_answers))
 
 
@@ -192,3 +207,27 @@ def answers_tuple(answers: Sequence[str]) -> tuple[str, ...]:
         raise ConfigError(msg)
     return tuple(answers)
 
+
+
+def decision_reason(verdicts: Sequence[Verdict], vote: Vote, group_texts: Mapping[int, str], aggregate: str,
+                    n_kept: int, *, threshold: float, weights: Mapping[str, float], contest_margin: float,
+                    contested: bool = False) -> str:
+    """A readable summary of a decision: what was quarantined and on which signals, and how
+    the vote of the kept passages went."""
+    flagged = [v for v in verdicts if v.poisoned]
+    parts = [f"quarantined {len(flagged)} of {len(verdicts)} passage(s) at threshold {threshold:g}"]
+    for v in flagged:
+        top = sorted(v.signals, key=lambda s: -weights[s.name] * s.value)[:2]
+        cues = ", ".join(f"{s.name} {s.value:.2f}" for s in top if s.value > 0)
+        parts.append(f"{v.passage_id} (score {v.score:.2f}: {cues})")
+    if aggregate:
+        rivals = sorted(((votes, g) for g, votes in vote.votes.items() if g != vote.winner), reverse=True)
+        rival = f"; runner-up {group_texts[rivals[0][1]]!r} {rivals[0][0]:.2f}" if rivals else ""
+        tie = " (tie broken by preference)" if vote.tied else ""
+        winner_votes = vote.votes[vote.winner] if vote.winner is not None else 0.0
+        parts.append(f"aggregate {aggregate!r} from {n_kept} kept passage(s), votes {winner_votes:.2f}{rival}{tie}")
+        if contested:
+            parts.append(f"contested: a contradicting answer has at least 1/{contest_margin:g} of the aggregate's votes")
+    else:
+        parts.append("no kept passage gives an answer")
+    return "; ".join(parts)
