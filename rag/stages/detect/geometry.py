@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.stages.detect.answers import shingles
+from rag.text import shingles
 from rag.stages.detect.records import Signal
 
 #: Cosine from which passages join one candidate group (complete linkage: every pair).
