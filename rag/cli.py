@@ -165,7 +165,7 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
                    help="comma-separated innocence sets: typos,world_changed,memory_edit,faq,biomedical,"
                         "non_english,syndicated (default all; '' for none)")
     p.add_argument("--latency-questions", type=int, default=10, metavar="N",
-                   help="clean questions timed one at a time with cold caches, per configuration (default 10)")
+                   help="clean questions timed one at a time with cold caches, per configuration (default 10; 0: no timing)")
     p.add_argument("--corpus", type=Path, default=None, help="optional distractor corpus to add to the store")
     p.add_argument("--limit", type=int, default=None, help="first N targets only")
     p.add_argument("--no-perplexity", dest="perplexity", action="store_false",

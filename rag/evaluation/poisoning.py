@@ -318,6 +318,9 @@ def run_poisoning_eval(
             no benign passage.
     """
     check_run(attacks, configs, innocence, ratios)
+    if isinstance(latency_questions, bool) or not isinstance(latency_questions, int) or latency_questions < 0:
+        msg = f"latency_questions must be a whole number >= 0 (0: no latency timing), got {latency_questions!r}"
+        raise ConfigError(msg)
     if "perplexity" in configs and not can_score(generator):
         msg = f"generator {generator.name!r} cannot score text: drop the perplexity defence"
         raise ConfigError(msg)
@@ -476,7 +479,7 @@ class _Harness:
             overrides: Mapping[str, Any] | None = None) -> None:
         for name in self.configs:
             latencies, unprepared = None, None
-            if cold_latency and name not in NO_LATENCY:
+            if cold_latency and self.latency_questions and name not in NO_LATENCY:
                 questions = cond.questions[: self.latency_questions]
                 latencies = self.timed(name, questions, prepared=True)
                 if self.prepared and name in CONFIGS and CONFIGS[name].detect:

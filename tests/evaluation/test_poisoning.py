@@ -270,3 +270,14 @@ def test_latency_is_measured_with_the_passages_scored_ahead_and_without(files, t
                                generator=ScriptedGenerator(majority_reader), configs=("pipeline",),
                                ratios=(1,), attacks=("blackbox",), innocence=(), show_progress=False)
     assert "unprepared_latency_ms_mean" not in row(plain, "pipeline", "none", 0)
+
+
+def test_no_latency_questions_skips_the_timing_and_a_negative_count_is_refused(files, tmp_path):
+    rows = run(files, tmp_path / "run", ratios=(1,), attacks=("blackbox",), innocence=(),
+               configs=("undefended", "pipeline"), latency_questions=0)
+    clean = row(rows, "pipeline", "none", 0)
+    assert "latency_ms_mean" not in clean and "unprepared_latency_ms_mean" not in clean
+    assert clean["accuracy"] >= 0.0  # the answers are still measured
+    with pytest.raises(ConfigError, match="latency_questions"):
+        run(files, tmp_path / "neg", ratios=(1,), attacks=("blackbox",), innocence=(),
+            configs=("undefended",), latency_questions=-1)
