@@ -308,7 +308,8 @@ class Pipeline:
                                        {"queries": list(w.rewrite.queries), "hops": [h.question for h in w.rewrite.hops]}))
             if decompose and w.rewrite.hops:
                 w.done = self._answer_hops(w)
-                self._remember(w, version)
+                if w.done is not None:
+                    self._remember(w, version)
         todo = [w for w in todo if w.done is None]
         for w, hits in zip(todo, self._retrieve(todo)):
             self._gather(w, hits)
@@ -344,7 +345,9 @@ class Pipeline:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _answer_hops(self, w: _Work) -> Answer:
+    def _answer_hops(self, w: _Work) -> Answer | None:
+        """The answer hop by hop; ``None`` when a hop found no evidence (only the closed-book
+        answer): a chain through a guess is no chain, and the question is answered whole."""
         q, previous, citations, flags = w.query, "", [], []
         answer: Answer | None = None
         for i, hop in enumerate(w.rewrite.hops):
@@ -354,6 +357,10 @@ class Pipeline:
                                        {"question": question, "answer": answer.text, "citations": list(answer.citations)}))
             flags.extend(answer.flags)
             w.trace.extend(r for r in answer.trace if r.stage == "detect")  # what each hop quarantined
+            if answer.source == "parametric":
+                w.trace.append(StageRecord("hops", "abandoned", 0.0,
+                                           {"reason": f"hop {i + 1} has no evidence; the question is answered whole"}))
+                return None
             if answer.abstained:
                 return Answer("", "none", tuple(citations), flags=tuple(flags), trace=tuple(w.trace),
                               question=q.question)

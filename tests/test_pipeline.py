@@ -181,6 +181,17 @@ def test_multi_hop_question_follows_an_edit(store):
     assert not any(r.stage.startswith("hop") for r in no_hops.ask(question).trace)
 
 
+def test_a_hop_with_no_evidence_abandons_the_chain_and_the_question_is_answered_whole(store):
+    """No note says where Ilsa Brennick lives: a hop answered only by a closed-book guess
+    ends the chain, and the question is retrieved for and answered as it stands."""
+    pipe = Pipeline(store, ScriptedGenerator(default="Quorvath"))
+    answer = pipe.ask("What is the capital of the country where Ilsa Brennick lives?")
+    stages = [r.stage for r in answer.trace]
+    guessed = [r for r in answer.trace if r.stage.startswith("hop ") and r.decision == "parametric"]
+    assert guessed and stages[-1] == "arbitrate"
+    assert stages.index("hops") == stages.index(guessed[0].stage) + 1 < stages.index("retrieve")
+
+
 def test_private_fact_beats_an_equally_good_shared_one(store):
     from rag.memory.editor import KnowledgeEditor
 

@@ -272,8 +272,15 @@ class KnowledgeFilter:
             if reading.subject and relation_match(*reading_concepts(question, reading)) == CONFLICT:
                 needed = max(needed, self.conflict_threshold)
             if sim >= needed and (k not in best or sim > best[k][0]):
-                best[k] = (float(sim), window, reading.answer if reading.subject else "")
+                # the answer is left to the reader: rules misread prose (a paragraph's first
+                # name span is seldom what a multi-hop question asks for)
+                best[k] = (float(sim), window, "")
+        bridged = self._bridges(question, q_names, q_words, items, [k for k in range(len(items)) if k not in best])
         for k, (passage, source, why) in enumerate(items):
+            if k in bridged and k not in best:
+                sim, chain = bridged[k]
+                kept.append(Evidence(passage, source, sim, "", f"bridge ({sim:.2f}): {chain[:120]}"))
+                continue
             if k not in best:
                 top = max((float(s) for (j, _), s in zip(owners, sims) if j == k), default=0.0)
                 dropped.append(Dropped(passage.id, top, f"{why.reason}; no sentence bears on the question "
@@ -282,6 +289,44 @@ class KnowledgeFilter:
             sim, window, answer = best[k]
             kept.append(Evidence(passage, source, sim, answer, f"sentence bears on the question ({sim:.2f}): "
                                                                f"{window[:80]}"))
+
+    def _bridges(self, question: str, q_names: Sequence[str], q_words: Sequence[str],
+                 items: Sequence[tuple[Passage, Source, Dropped]], open_: Sequence[int]) -> dict[int, tuple[float, str]]:
+        """Notes that bear on a bridge question through two sentences: hop 1 names a name
+        of the question, hop 2 names a name hop 1 adds (the bridge entity, "The Oberoi
+        Group" from "The Oberoi family ... through The Oberoi Group"). The pair bears when
+        the embedder's cosine of the question to the two sentences read together (names of
+        the question replaced by a placeholder) reaches ``window_threshold``, as one
+        sentence must. Hop 2 may come from another note; every note of the chain is kept."""
+        if not open_ or not q_words:
+            return {}
+        windows = [(k, w) for k, (p, _, _) in enumerate(items) for w in _windows(p.text)]
+        pairs: list[tuple[int, int, str]] = []
+        for k in open_:
+            for w1 in (w for j, w in windows if j == k):
+                toks1 = [t.text for t in tokens(w1)]
+                if not any(same_name_word(a, b) for a in q_words for b in toks1):
+                    continue
+                bridge = [t.text for n in name_spans(w1) for t in tokens(n)
+                          if t.is_name and len(t.text) > 2 and not any(same_name_word(a, t.text) for a in q_words)]
+                if not bridge:
+                    continue
+                for j, w2 in windows:
+                    if w2 != w1 and any(same_name_word(a, t.text) for a in bridge for t in tokens(w2)):
+                        pairs.append((k, j, f"{w1} {w2}"))
+        if not pairs:
+            return {}
+        vecs = self.embedder.embed_documents([_placeholder(question, q_names)]
+                                             + [_placeholder(text, q_names) for _, _, text in pairs])
+        sims = vecs[1:] @ vecs[0]
+        out: dict[int, tuple[float, str]] = {}
+        for (k, j, text), sim in zip(pairs, sims):
+            if sim < self.window_threshold:
+                continue
+            for note in {k, j}:
+                if note not in out or sim > out[note][0]:
+                    out[note] = (float(sim), text)
+        return out
 
     def _compare(self, question: str, passages: Sequence[Passage], sources: Sequence[Source],
                  kept: list[Evidence], dropped: list[Dropped]) -> None:

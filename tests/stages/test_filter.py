@@ -181,3 +181,48 @@ def test_comparison_is_answered_from_both_stated_values_by_code():
     assert {e.answer for e in later} == {"Tallow Review"}
     one_value = f.filter("Which magazine was started first, Korvel's Quarterly or Tallow Review?", notes[:1]).kept
     assert all("comparison" not in e.reason for e in one_value)
+
+
+class MarkerEmbedder:
+    """Cosine 1 between a question and a text holding every marker word, 0 otherwise: a
+    stand-in for an embedder that finds the two hops together near the question."""
+
+    name, dim = "marker", 2
+
+    def __init__(self, *markers):
+        self.markers = markers
+
+    def embed_documents(self, texts):
+        near = [t.rstrip().endswith("?") or all(m in t.lower() for m in self.markers) for t in texts]
+        return np.array([[1, 0] if n else [0, 1] for n in near], np.float32)
+
+
+BRIDGE_Q = "The Varnholm family is part of a shipping firm with its head office in what town?"
+HOP_1 = "The Varnholm family is an Ostrelian family known for the Tarsk Line."
+HOP_2 = "The Tarsk Line is a shipping firm with its head office in Melgrave."
+
+
+def test_a_bridge_question_keeps_the_note_whose_two_hops_together_bear_on_it():
+    """Neither sentence alone holds both 'family' and 'head office'; hop 1 names the
+    question's Varnholm and adds Tarsk Line, which hop 2 names: the pair is near."""
+    f = KnowledgeFilter(MarkerEmbedder("family", "head office"))
+    decision = f.filter(BRIDGE_Q, [note(f"{HOP_1}\n{HOP_2}")])
+    assert [e.passage.id for e in decision.kept] == ["n1"]
+    assert decision.kept[0].reason.startswith("bridge") and decision.kept[0].answer == ""
+    # the second hop must name what the first adds: an unrelated sentence makes no chain
+    other = "The Quennel Works is a shipping firm with its head office in Melgrave."
+    assert not f.filter(BRIDGE_Q, [note(f"{HOP_1}\n{other}")]).kept
+
+
+def test_a_bridge_may_run_across_two_notes_and_keeps_both():
+    f = KnowledgeFilter(MarkerEmbedder("family", "head office"))
+    decision = f.filter(BRIDGE_Q, [note(f"{HOP_1} It was founded in 1901.", "a"),
+                                   note(f"{HOP_2} It has 40 ships.", "b")])
+    assert {e.passage.id for e in decision.kept} == {"a", "b"}
+    assert all(e.reason.startswith("bridge") for e in decision.kept)
+
+
+def test_a_prose_note_kept_by_one_sentence_leaves_the_answer_to_the_reader():
+    prose = note("Peggy Seeger toured the Soviet Union in 1957.\nThe Lake Fund was founded in 1971.")
+    kept = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("When did Peggy Seeger tour?", [prose]).kept
+    assert [e.answer for e in kept] == [""]
