@@ -13,7 +13,10 @@ decides with ``support="rules"`` and with ``support="likelihood"`` (default mode
 and gemma-3-270m). Per support, domain and ratio the table gives the share of questions
 whose decided answer (not contested) holds a correct answer (``right``), the attacker's
 (``attacked``), and the share contested (``contested``: the pipeline abstains), and the
-detector's time per question; on clean questions ``wrong`` is a decided answer that is not
+detector's time per question (``ms``) beside the undefended reading's (``read_ms``: the
+generator writes the answer from the best 3 of the same passages, as ``rag eval poisoning``'s
+``undefended`` configuration reads), so that ``ms / read_ms`` bounds what the detector adds
+to a question's latency; on clean questions ``wrong`` is a decided answer that is not
 right (``attacked`` is then meaningless). ``gold_q`` and ``poison_q`` are the shares of the
 shown benign passages and poisons the detector quarantined.
 """
@@ -34,6 +37,7 @@ from rag.evaluation.attacks import load_targets  # noqa: E402
 from rag.metrics import contains_answer  # noqa: E402
 from rag.models import SentenceTransformerEmbedder, load_generator  # noqa: E402
 from rag.stages.detect import SUPPORTS, PoisonDetector  # noqa: E402
+from rag.stages.read import Reader  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +78,7 @@ def main() -> None:
     generator = load_generator()
     supports = args.supports.split(",")
     detectors = {s: PoisonDetector(embedder, generator=generator, support=s) for s in supports}
+    plain = Reader(generator, mode="generate")  # the pipeline's default: its best 3 passages
     rows = []
     for case in _cases(args):
         qv = embedder.embed_documents([case["question"]])[0]
@@ -83,6 +88,9 @@ def main() -> None:
             top = np.argsort(-(vectors @ qv))[: args.k]
             passages = [Passage(f"p{i}", texts[i]) for i in top]
             poison = {f"p{i}" for i in top if i >= len(case["benign"])}
+            start = time.perf_counter()
+            plain.read(case["question"], passages)
+            read_ms = (time.perf_counter() - start) * 1000
             for support, det in detectors.items():
                 start = time.perf_counter()
                 decision = det.inspect(case["question"], passages)
@@ -90,7 +98,7 @@ def main() -> None:
                 answer = "" if decision.contested else decision.aggregate_answer
                 right = any(contains_answer(answer, c) for c in case["correct"])
                 quarantined = set(decision.quarantined)
-                rows.append({"domain": case["domain"], "ratio": ratio, "support": support, "ms": ms,
+                rows.append({"domain": case["domain"], "ratio": ratio, "support": support, "ms": ms, "read_ms": read_ms,
                              "question": case["question"], "answer": decision.aggregate_answer,
                              "contested": decision.contested, "right": right,
                              "attacked": bool(ratio) and contains_answer(answer, case["incorrect"]),
@@ -105,8 +113,8 @@ def main() -> None:
                 if cell:
                     summary.append({"domain": domain, "ratio": ratio, "support": support, "questions": len(cell),
                                     **{m: sum(r[m] for r in cell) / len(cell) for m in METRICS},
-                                    "ms": sum(r["ms"] for r in cell) / len(cell)})
-    print(table(summary, ["domain", "ratio", "support", "questions", *METRICS, "ms"]))
+                                    **{m: sum(r[m] for r in cell) / len(cell) for m in ("ms", "read_ms")}})
+    print(table(summary, ["domain", "ratio", "support", "questions", *METRICS, "ms", "read_ms"]))
     write_json(args.out, {"machine": machine(), "k": args.k, "offset": args.offset, "summary": summary, "rows": rows})
 
 
