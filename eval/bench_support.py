@@ -104,7 +104,9 @@ def main() -> None:
                              "attacked": bool(ratio) and contains_answer(answer, case["incorrect"]),
                              "wrong": bool(answer) and not right,
                              "gold_q": _share(quarantined, [p.id for p in passages if p.id not in poison]),
-                             "poison_q": _share(quarantined, poison)})
+                             "poison_q": _share(quarantined, poison),
+                             # what each passage read or speaks for: (poison?, answer, quarantined?)
+                             "said": [(v.passage_id in poison, v.answer, v.poisoned) for v in decision.verdicts]})
     summary = []
     for domain in dict.fromkeys(r["domain"] for r in rows):
         for ratio in ratios:
