@@ -80,7 +80,9 @@ def main() -> None:
     detectors = {s: PoisonDetector(embedder, generator=generator, support=s) for s in supports}
     plain = Reader(generator, mode="generate")  # the pipeline's default: its best 3 passages
     rows = []
-    for case in _cases(args):
+    cases = _cases(args)
+    for n, case in enumerate(cases, 1):
+        print(f"{n}/{len(cases)} {case['domain']}", file=sys.stderr, flush=True)
         qv = embedder.embed_documents([case["question"]])[0]
         for ratio in ratios:
             texts = case["benign"] + case["poisons"][:ratio]
