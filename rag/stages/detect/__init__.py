@@ -65,7 +65,13 @@ the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the
 """
 
 from rag.stages.detect.agreement import PARAMETRIC_CONFLICT
-from rag.stages.detect.anomaly import NLL_RANGE, WINDOW_NLL_RANGE, anomaly_signal, marker_signal, perplexity_signal
+from rag.stages.detect.anomaly import (
+    NLL_RANGE,
+    WINDOW_NLL_RANGE,
+    anomaly_signal,
+    marker_signal,
+    perplexity_signal,
+)
 from rag.stages.detect.detector import SUPPORTS, PoisonDetector
 from rag.stages.detect.echo import echo_signal
 from rag.stages.detect.instruction import instruction_signal

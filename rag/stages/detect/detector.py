@@ -41,9 +41,15 @@ from rag.stages.detect.records import (
     decision_reason,
 )
 from rag.stages.detect.statements import STATED_FOR_RELATION, could_answer, names_relation, standing
-from rag.stages.detect.support import MIN_LIFT, LikelihoodStanding, RuleStanding
+from rag.stages.detect.support import (
+    MIN_LIFT,
+    LikelihoodStanding,
+    RuleStanding,
+    Sides,
+    likelihood_sides,
+)
 from rag.stages.detect.vote import MIN_TRUST, contest, representative, robust_vote
-from rag.stages.read import Reader, answer_likelihoods, clean_answer, extract
+from rag.stages.read import Reader, clean_answer, extract
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -93,8 +99,10 @@ class PoisonDetector:
         support: How the contest tells which answer a passage speaks for: ``"rules"`` (its
             sentences state the answer about the question's subject, the relation lexicon
             ranking statements; :class:`~rag.stages.detect.support.RuleStanding`) or
-            ``"likelihood"`` (the answer the passage raises most under the generator;
-            :class:`~rag.stages.detect.support.LikelihoodStanding`; needs a generator with
+            ``"likelihood"`` (the sides are the passages' best candidate spans, and a
+            passage speaks for the side it raises most under the generator:
+            :func:`~rag.stages.detect.support.likelihood_sides`; then the passage's answer
+            is that side and nothing is generated; needs a generator with
             ``continuation_logprobs``).
         min_lift: With ``support="likelihood"``, the per-token lift from which a passage
             speaks for an answer.
@@ -322,31 +330,18 @@ class PoisonDetector:
         vectors = self._vectors(requests)
         on_topic = [self._on_topic(v, len(r.passages)) for v, r in zip(vectors, requests, strict=True)]
         answers = self._extracted(items)
-        if ANSWER_SIGNALS & set(self.signals):
+        sides: list[Sides | None] = [None] * len(requests)
+        if self.support == "likelihood":  # the passages speak for measured sides, nothing is generated
+            sides = [likelihood_sides(self.generator, r.question, r.passages, on, min_lift=self.min_lift)
+                     for r, on in zip(requests, on_topic, strict=True)]
+            answers = [s.spoken() for s in sides]
+        elif ANSWER_SIGNALS & set(self.signals):
             worth = [self._worth_reading(r.question, r.passages, row, on)
                      for r, row, on in zip(requests, answers, on_topic, strict=True)]
             self._generate_open(items, answers, worth)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
-        lifts = [self._lift(r, a, on) for r, a, on in zip(requests, answers, on_topic, strict=True)]
-        return [self._inspect(r, a, perplexity, v, on, lift)
-                for r, a, v, on, lift in zip(requests, answers, vectors, on_topic, lifts, strict=True)]
-
-    def _lift(self, request: DetectionRequest, answers: Sequence[str], on_topic: Sequence[bool]) -> np.ndarray | None:
-        """With ``support="likelihood"``: per passage and answer group, how much the passage
-        raises the group's answer under the generator (one scoring call per question; passages
-        off the topic are not scored and read ``-inf``)."""
-        if self.support != "likelihood":
-            return None
-        groups, group_texts = group_answers(answers)
-        columns = list(group_texts)
-        lift = np.full((len(request.passages), len(columns)), -np.inf)
-        scored = [i for i, on in enumerate(on_topic) if on]
-        if columns and scored:
-            found = answer_likelihoods(self.generator, request.question, [request.passages[i] for i in scored],
-                                       [group_texts[g] for g in columns]).lift()
-            lift[scored] = found
-        return lift
-
+        return [self._inspect(r, a, perplexity, v, on, side)
+                for r, a, v, on, side in zip(requests, answers, vectors, on_topic, sides, strict=True)]
 
     @staticmethod
     def _worth_reading(question: str, passages: Sequence[Passage], extracted: Sequence[str],
@@ -419,7 +414,7 @@ class PoisonDetector:
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
                  vectors: tuple[np.ndarray, np.ndarray], on_topic: Sequence[bool],
-                 lift: np.ndarray | None) -> DetectionDecision:
+                 sides: Sides | None) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         passage_vectors = vectors[1][: len(passages)]
         trusted_answers, parametric_answer = request.trusted_answers, request.parametric_answer
@@ -478,8 +473,8 @@ class PoisonDetector:
         kept_vote = robust_vote([i for i in kept_idx if on_topic[i]], groups, crowds, trust, answers, group_texts,
                                 trusted, parametric)
         aggregate = representative(kept_vote.winner, kept_idx, groups, answers, group_texts)
-        stance = (RuleStanding(question, answers, texts, groups, group_texts) if lift is None
-                  else LikelihoodStanding(lift, {g: c for c, g in enumerate(group_texts)}, groups, self.min_lift))
+        stance = (RuleStanding(question, answers, texts, groups, group_texts) if sides is None
+                  else LikelihoodStanding(sides.lift, {g: sides.speaks[g] for g in group_texts}, groups, self.min_lift))
         side, support, rivals, contested, worth = contest(
             [i for i in kept_idx if on_topic[i]], groups, kept_vote, trust, passage_vectors, self.contest_margin, stance)
         if side is not None and side != kept_vote.winner:  # the passages' texts back another answer

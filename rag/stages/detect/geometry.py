@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.text import shingles
 from rag.stages.detect.records import Signal
+from rag.text import shingles
 
 #: Cosine from which passages join one candidate group (complete linkage: every pair).
 LINK_COSINE = 0.75
