@@ -24,10 +24,11 @@ from rag.stages.detect.anomaly import (
     PerplexityCache,
     anomaly_signal,
 )
-from rag.stages.detect.answers import group_answers, is_no_answer
+from rag.stages.detect.answers import group_answers
 from rag.stages.detect.echo import echo_signal
 from rag.stages.detect.geometry import geometry_signals
 from rag.stages.detect.instruction import instruction_signal
+from rag.stages.detect.isolated import extracted, generate_open, worth_reading
 from rag.stages.detect.records import (
     AGREEMENT_LEVEL,
     DECISIVE,
@@ -40,7 +41,6 @@ from rag.stages.detect.records import (
     answers_tuple,
     decision_reason,
 )
-from rag.stages.detect.statements import STATED_FOR_RELATION, could_answer, names_relation, standing
 from rag.stages.detect.support import (
     MIN_LIFT,
     LikelihoodStanding,
@@ -49,7 +49,6 @@ from rag.stages.detect.support import (
     likelihood_sides,
 )
 from rag.stages.detect.vote import MIN_TRUST, contest, representative, robust_vote
-from rag.stages.read import Reader, clean_answer, extract
 from rag.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -229,61 +228,6 @@ class PoisonDetector:
         self._perplexity_cache = (PerplexityCache(scorer, self.nll_range, self.window_nll_range)
                                   if scorer is not None and "anomaly" in self.signals else None)
 
-    @staticmethod
-    def isolated_prompt(question: str, passage: Passage) -> str:
-        """The prompt that asks the generator for the answer one passage gives alone."""
-        return Reader.context_prompt(question, [passage])
-
-    def isolated_answers(self, question: str, passages: Sequence[Passage]) -> list[str]:
-        """The answer each passage gives on its own ("" if none).
-
-        QA pairs give their stored answer; other passages are read by extraction, and the
-        ones extraction leaves open go to the generator in one batch, if there is one.
-        """
-        return self.isolated_answers_many([(question, passages)])[0]
-
-    def isolated_answers_many(
-        self, items: Sequence[tuple[str, Sequence[Passage]]], *, generate: bool = True
-    ) -> list[list[str]]:
-        """:meth:`isolated_answers` for many questions, with one generator call for all of
-        them; ``generate=False`` reads by extraction only."""
-        answers = self._extracted(items)
-        if generate:
-            self._generate_open(items, answers, None)
-        return answers
-
-    @staticmethod
-    def _extracted(items: Sequence[tuple[str, Sequence[Passage]]]) -> list[list[str]]:
-        """Each passage's stored QA answer, else what extraction reads ("" if nothing)."""
-        answers: list[list[str]] = []
-        for question, passages in items:
-            row: list[str] = []
-            for passage in passages:
-                stored = passage.metadata.get("answer") if passage.kind == "qa" else None
-                if isinstance(stored, str) and stored.strip():
-                    row.append(stored.strip())
-                    continue
-                found = extract(question, [passage])
-                row.append(found.answer if found else "")
-            answers.append(row)
-        return answers
-
-    def _generate_open(self, items: Sequence[tuple[str, Sequence[Passage]]], answers: list[list[str]],
-                       worth_reading: Sequence[Sequence[bool]] | None) -> None:
-        """Fill in, with one generator call, the answers extraction left open (only where
-        ``worth_reading``, one flag per passage, allows when it is given)."""
-        if self.generator is None:
-            return
-        open_items = [(q, i) for q, row in enumerate(answers) for i, a in enumerate(row)
-                      if not a and (worth_reading is None or worth_reading[q][i])]
-        if not open_items:
-            return
-        prompts = [self.isolated_prompt(items[q][0], items[q][1][i]) for q, i in open_items]
-        raw = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens, stop=("\n",))
-        for (q, i), text in zip(open_items, raw, strict=True):
-            answer = clean_answer(text)
-            answers[q][i] = "" if is_no_answer(answer) else answer
-
     def inspect(
         self,
         question: str,
@@ -329,31 +273,20 @@ class PoisonDetector:
         items = [(r.question, r.passages) for r in requests]
         vectors = self._vectors(requests)
         on_topic = [self._on_topic(v, len(r.passages)) for v, r in zip(vectors, requests, strict=True)]
-        answers = self._extracted(items)
+        answers = extracted(items)
         sides: list[Sides | None] = [None] * len(requests)
         if self.support == "likelihood":  # the passages speak for measured sides, nothing is generated
             sides = [likelihood_sides(self.generator, r.question, r.passages, on, min_lift=self.min_lift)
                      for r, on in zip(requests, on_topic, strict=True)]
             answers = [s.spoken() for s in sides]
         elif ANSWER_SIGNALS & set(self.signals):
-            worth = [self._worth_reading(r.question, r.passages, row, on)
+            worth = [worth_reading(r.question, r.passages, row, on)
                      for r, row, on in zip(requests, answers, on_topic, strict=True)]
-            self._generate_open(items, answers, worth)
+            if self.generator is not None:
+                generate_open(self.generator, items, answers, worth, max_new_tokens=self.max_new_tokens)
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         return [self._inspect(r, a, perplexity, v, on, side)
                 for r, a, v, on, side in zip(requests, answers, vectors, on_topic, sides, strict=True)]
-
-    @staticmethod
-    def _worth_reading(question: str, passages: Sequence[Passage], extracted: Sequence[str],
-                       on_topic: Sequence[bool]) -> list[bool]:
-        """Which passages the generator should read: only what could take a side (see
-        :func:`standing`). A passage off the topic has no say; one without a number cannot
-        tell when or how many; and once extraction found an answer stated for the question's
-        relation, only passages with a sentence that names the relation can contest it."""
-        named = any(a and on and standing(question, a, p.text) == STATED_FOR_RELATION
-                    for a, p, on in zip(extracted, passages, on_topic, strict=True))
-        return [on and could_answer(question, p.text) and (not named or names_relation(question, p.text))
-                for p, on in zip(passages, on_topic, strict=True)]
 
     def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray], n: int) -> list[bool]:
         """Per passage (the first ``n`` vectors): its cosine to the question is at least
