@@ -60,8 +60,10 @@ signals (:mod:`~rag.stages.detect.agreement`), the grouping of answers
 (:mod:`~rag.stages.detect.answers`), what a passage states
 (:mod:`~rag.stages.detect.statements`), who speaks for which answer, by those rules or by
 the generator's likelihood (:mod:`~rag.stages.detect.support`), the vote and the contest
-(:mod:`~rag.stages.detect.vote`), and :class:`PoisonDetector`, which composes them
-(:mod:`~rag.stages.detect.detector`).
+(:mod:`~rag.stages.detect.vote`), which passages are on the question's topic
+(:mod:`~rag.stages.detect.topic`), and :class:`PoisonDetector`, which composes them
+(:mod:`~rag.stages.detect.detector`; its settings are checked in
+:mod:`~rag.stages.detect.settings`).
 """
 
 from rag.stages.detect.agreement import PARAMETRIC_CONFLICT
@@ -72,7 +74,7 @@ from rag.stages.detect.anomaly import (
     marker_signal,
     perplexity_signal,
 )
-from rag.stages.detect.detector import SUPPORTS, PoisonDetector
+from rag.stages.detect.detector import PoisonDetector
 from rag.stages.detect.echo import echo_signal
 from rag.stages.detect.instruction import instruction_signal
 from rag.stages.detect.records import (
@@ -83,6 +85,7 @@ from rag.stages.detect.records import (
     Signal,
     Verdict,
 )
+from rag.stages.detect.settings import SUPPORTS
 from rag.stages.detect.vote import TOPIC_COSINE
 
 __all__ = [

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import numpy as np
-
-from rag.errors import ConfigError
 from rag.protocols import Embedder, Generator, Scorer
+from rag.stages.detect import topic
 from rag.stages.detect.agreement import (
     OFF_TOPIC,
     cluster_signals,
@@ -41,6 +38,7 @@ from rag.stages.detect.records import (
     answers_tuple,
     decision_reason,
 )
+from rag.stages.detect.settings import check_settings
 from rag.stages.detect.support import (
     MIN_LIFT,
     LikelihoodStanding,
@@ -55,8 +53,6 @@ logger = logging.getLogger(__name__)
 
 # Signals that need each passage's isolated answer (the others read the text alone).
 ANSWER_SIGNALS = frozenset({"cluster", "isolation", "trusted_conflict"})
-#: How the contest tells which answer a passage speaks for (see ``PoisonDetector``'s ``support``).
-SUPPORTS = ("rules", "likelihood")
 
 
 class PoisonDetector:
@@ -153,43 +149,15 @@ class PoisonDetector:
         window_nll_range: tuple[float, float] = WINDOW_NLL_RANGE,
         decisive: Sequence[str] = DECISIVE,
     ) -> None:
-        if isinstance(signals, str):
-            msg = f"signals must be a sequence of names such as ('echo', 'anomaly'), got the string {signals!r}"
-            raise ConfigError(msg)
-        unknown = [s for s in signals if s not in SIGNALS]
-        if unknown:
-            msg = f"unknown signal(s) {unknown} in signals; choose from {list(SIGNALS)}"
-            raise ConfigError(msg)
-        merged = dict(DEFAULT_WEIGHTS)
-        for name, weight in (weights or {}).items():
-            if name not in SIGNALS:
-                msg = f"unknown signal {name!r} in weights; choose from {list(SIGNALS)}"
-                raise ConfigError(msg)
-            if not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
-                msg = f"weights[{name!r}] must be a finite number >= 0, got {weight!r}"
-                raise ConfigError(msg)
-            merged[name] = float(weight)
-        for name, value, lo in (("threshold", threshold, 0.0), ("duplicate_threshold", duplicate_threshold, -1.0),
-                                ("shingle_threshold", shingle_threshold, 0.0)):
-            if not isinstance(value, int | float) or not lo <= value <= 1.0:
-                msg = f"{name} must lie in [{lo:g}, 1], got {value!r}"
-                raise ConfigError(msg)
-        if not isinstance(min_cluster, int) or min_cluster < 2:
-            msg = f"min_cluster must be an integer >= 2, got {min_cluster!r}"
-            raise ConfigError(msg)
-        if not isinstance(contest_margin, int | float) or not 1.0 <= contest_margin < math.inf:
-            msg = f"contest_margin must be a finite number >= 1, got {contest_margin!r}"
-            raise ConfigError(msg)
-        if not isinstance(topic_ratio, int | float) or not 0.0 <= topic_ratio <= 1.0:
-            msg = f"topic_ratio must lie in [0, 1], got {topic_ratio!r}"
-            raise ConfigError(msg)
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            msg = f"max_new_tokens must be a positive integer, got {max_new_tokens!r}"
-            raise ConfigError(msg)
+        check_settings(generator=generator, signals=signals, weights=weights, threshold=threshold,
+                       duplicate_threshold=duplicate_threshold, shingle_threshold=shingle_threshold,
+                       min_cluster=min_cluster, contest_margin=contest_margin, topic_ratio=topic_ratio,
+                       max_new_tokens=max_new_tokens, support=support, min_lift=min_lift, scorer=scorer,
+                       nll_range=nll_range, window_nll_range=window_nll_range, decisive=decisive)
         self.embedder = embedder
         self.generator = generator
         self.signals: tuple[str, ...] = tuple(s for s in SIGNALS if s in signals)
-        self.weights: Mapping[str, float] = merged
+        self.weights: Mapping[str, float] = {**DEFAULT_WEIGHTS, **{n: float(w) for n, w in (weights or {}).items()}}
         self.threshold = float(threshold)
         self.duplicate_threshold = float(duplicate_threshold)
         self.shingle_threshold = float(shingle_threshold)
@@ -197,30 +165,8 @@ class PoisonDetector:
         self.contest_margin = float(contest_margin)
         self.topic_ratio = float(topic_ratio)
         self.max_new_tokens = max_new_tokens
-        for name, bounds in (("nll_range", nll_range), ("window_nll_range", window_nll_range)):
-            if (not isinstance(bounds, tuple | list) or len(bounds) != 2
-                    or not all(isinstance(b, int | float) and math.isfinite(b) for b in bounds)
-                    or not 0 <= bounds[0] < bounds[1]):
-                msg = f"{name} must be two finite numbers 0 <= low < high, got {bounds!r}"
-                raise ConfigError(msg)
-        if scorer is not None and not callable(getattr(scorer, "token_logprobs", None)):
-            msg = f"scorer must have a token_logprobs(texts) method, got {type(scorer).__name__}"
-            raise ConfigError(msg)
         self.scorer = scorer
-        if isinstance(decisive, str) or any(s not in SIGNALS for s in decisive):
-            msg = f"decisive must be a sequence of signal names from {list(SIGNALS)}, got {decisive!r}"
-            raise ConfigError(msg)
         self.decisive = frozenset(decisive)
-        if support not in SUPPORTS:
-            msg = f"support must be one of {list(SUPPORTS)}, got {support!r}"
-            raise ConfigError(msg)
-        if support == "likelihood" and not callable(getattr(generator, "continuation_logprobs", None)):
-            msg = ("support='likelihood' needs a generator that scores continuations (continuation_logprobs); "
-                   f"got {type(generator).__name__}: use support='rules'")
-            raise ConfigError(msg)
-        if not isinstance(min_lift, int | float) or not math.isfinite(min_lift):
-            msg = f"min_lift must be a finite number, got {min_lift!r}"
-            raise ConfigError(msg)
         self.support = support
         self.min_lift = float(min_lift)
         self.nll_range = (float(nll_range[0]), float(nll_range[1]))
@@ -271,8 +217,9 @@ class PoisonDetector:
         """
         requests = list(requests)
         items = [(r.question, r.passages) for r in requests]
-        vectors = self._vectors(requests)
-        on_topic = [self._on_topic(v, len(r.passages)) for v, r in zip(vectors, requests, strict=True)]
+        vectors = topic.request_vectors(self.embedder, requests)
+        on_topic = [topic.on_topic(v, len(r.passages), self.topic_ratio)
+                    for v, r in zip(vectors, requests, strict=True)]
         answers = extracted(items)
         sides: list[Sides | None] = [None] * len(requests)
         if self.support == "likelihood":  # the passages speak for measured sides, nothing is generated
@@ -287,47 +234,6 @@ class PoisonDetector:
         perplexity = self._perplexity([p.text for r in requests for p in r.passages])
         return [self._inspect(r, a, perplexity, v, on, side)
                 for r, a, v, on, side in zip(requests, answers, vectors, on_topic, sides, strict=True)]
-
-    def _on_topic(self, vectors: tuple[np.ndarray, np.ndarray], n: int) -> list[bool]:
-        """Per passage (the first ``n`` vectors): its cosine to the question is at least
-        ``topic_ratio`` of the best."""
-        question_vector, passage_vectors = vectors[0], vectors[1][:n]
-        if self.topic_ratio <= 0.0:  # no gating, even for passages pointing away from the question
-            return [True] * len(passage_vectors)
-        relevance = passage_vectors @ question_vector
-        return [float(r) >= self.topic_ratio * float(relevance.max()) for r in relevance]
-
-    def _on_topic_of_unsuspected(self, on_topic: Sequence[bool], pre: Sequence[float], question_vector: np.ndarray,
-                                 passage_vectors: np.ndarray) -> list[bool]:
-        """Also on the topic: passages within ``topic_ratio`` of the best passage the signals
-        do not already condemn. Passages that echo the question sit closest to it; they must
-        not set the yardstick that puts the passages contradicting them off the topic."""
-        unsuspected = [i for i, score in enumerate(pre) if score < self.threshold]
-        if not unsuspected or self.topic_ratio <= 0.0:
-            return list(on_topic)
-        relevance = passage_vectors @ question_vector
-        best = max(float(relevance[i]) for i in unsuspected)
-        return [on or float(r) >= self.topic_ratio * best for on, r in zip(on_topic, relevance, strict=True)]
-
-    def _vectors(self, requests: Sequence[DetectionRequest]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per request, the question's vector and those of its passages, then of its
-        neighbours (one embedding call for the questions and every passage whose vector the
-        request does not already carry)."""
-        if not any(r.passages for r in requests):
-            return [(np.zeros(0), np.zeros((0, 0)))] * len(requests)
-        pools = [[*r.passages, *r.neighbours] if r.passages else [] for r in requests]
-        known: dict[str, np.ndarray] = {}
-        for r, pool in zip(requests, pools, strict=True):
-            for p in pool:
-                vector = r.known_vectors.get(p.id)
-                if vector is not None:
-                    known.setdefault(p.full_text, np.asarray(vector, dtype=np.float32))
-        texts = list(dict.fromkeys([r.question for r in requests]
-                                   + [p.full_text for pool in pools for p in pool if p.full_text not in known]))
-        embedded = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
-        embedded.update((t, v) for t, v in known.items() if t not in embedded)
-        return [(embedded[r.question], np.array([embedded[p.full_text] for p in pool]))
-                if pool else (np.zeros(0), np.zeros((0, 0))) for r, pool in zip(requests, pools, strict=True)]
 
     def prepare(self, texts: Sequence[str], *, show_progress: bool | None = None) -> int:
         """Score ``texts`` ahead of any question, as an index is built ahead of search (see
@@ -346,7 +252,7 @@ class PoisonDetector:
         return {} if self._perplexity_cache is None else self._perplexity_cache.readings(texts)
 
     def _inspect(self, request: DetectionRequest, answers: list[str], perplexity: Mapping[str, Signal],
-                 vectors: tuple[np.ndarray, np.ndarray], on_topic: Sequence[bool],
+                 vectors: topic.Vectors, on_topic: Sequence[bool],
                  sides: Sides | None) -> DetectionDecision:
         question, passages = request.question, list(request.passages)
         passage_vectors = vectors[1][: len(passages)]
@@ -387,7 +293,8 @@ class PoisonDetector:
         # passage they already condemn (score at the threshold) keeps only a token vote
         pre = [self._combine(r) for r in readings]
         trust = [self._trust(s) for s in pre]
-        on_topic = self._on_topic_of_unsuspected(on_topic, pre, vectors[0], passage_vectors)
+        on_topic = topic.on_topic_of_unsuspected(on_topic, pre, vectors[0], passage_vectors,
+                                                 topic_ratio=self.topic_ratio, threshold=self.threshold)
         everyone = range(len(passages))
         voters = [i for i in everyone if on_topic[i]]  # off the topic, a passage has no say
         vote = robust_vote(voters, groups, crowds, trust, answers, group_texts, trusted, parametric)
