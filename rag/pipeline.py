@@ -37,19 +37,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rag.errors import ConfigError
+from rag.memory.fusion import fuse_hits
 from rag.memory.store import Store
 from rag.protocols import Generator, Scorer
-from rag.stages.arbitrate import ON_CONTESTED, Candidate, PreferenceArbiter, settle_contest
+from rag.stages.arbitrate import (
+    ON_CONTESTED,
+    Candidate,
+    PreferenceArbiter,
+    fact_candidates,
+    settle_contest,
+    suspect_parametric,
+)
 from rag.stages.claims import ClaimVerdict
 from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
-from rag.memory.fusion import reciprocal_rank_fusion
 from rag.stages.protocols import AnswerReader, EvidenceFilter, PassageDetector
 from rag.stages.read import Reader
 from rag.stages.rewrite import GeneratorRewriter, Rewrite, RuleRewriter, resolve_hop
 from rag.stages.structure import read_fact
-from rag.text import same_answer
-from rag.types import SHARED_NAMESPACE, SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
+from rag.types import SOURCES, Answer, Passage, Query, ScoredPassage, StageRecord
 
 logger = logging.getLogger(__name__)
 
@@ -387,15 +393,8 @@ class Pipeline:
         out, at = [], 0
         for ts in texts:
             rankings, at = flat[at : at + len(ts)], at + len(ts)
-            out.append(rankings[0] if len(rankings) == 1 else self._fuse(rankings, k))
+            out.append(rankings[0] if len(rankings) == 1 else fuse_hits(rankings, k, retriever="rewrite+hybrid"))
         return out
-
-    @staticmethod
-    def _fuse(rankings: Sequence[list[ScoredPassage]], k: int) -> list[ScoredPassage]:
-        by_id = {h.id: h for ranking in rankings for h in ranking}
-        fused = reciprocal_rank_fusion([[h.id for h in ranking] for ranking in rankings])
-        return [ScoredPassage(by_id[i].passage, score, rank, "rewrite+hybrid")
-                for rank, (i, score) in enumerate(fused[:k], start=1)]
 
     def _gather(self, w: _Work, hits: list[ScoredPassage]) -> None:
         q = w.query
@@ -413,12 +412,7 @@ class Pipeline:
             "filter", f"kept {len(decision.kept)} of {len(passages)}", _ms(start),
             {"kept": [(e.passage.id, round(e.score, 3), e.reason) for e in decision.kept],
              "dropped": [(d.passage_id, round(d.score, 3), d.reason) for d in decision.dropped]}))
-        for source in ("user", "memory"):
-            facts = [e for e in w.evidence if e.source == source and e.answer]
-            if facts:
-                # Equally good facts: the asker's own namespace is more specific than shared.
-                best = max(facts, key=lambda e: (e.score, e.passage.namespace != SHARED_NAMESPACE))
-                w.candidates.append(Candidate(source, best.answer, (best.passage.id,), best.score))
+        w.candidates.extend(fact_candidates(w.evidence))
         qa = [e for e in w.evidence if e.passage.kind == "qa" and e.score >= self.config.trigger_threshold]
         if self.config.trigger and qa and not any(c.source == "user" for c in w.candidates):
             best = max(qa, key=lambda e: e.score)
@@ -504,10 +498,14 @@ class Pipeline:
         judged, not read). Nothing when that signal is off."""
         if self.detector is None or "geometry" not in self.detector.signals:
             return [()] * len(work)
+        return [tuple(found) for found in self._deeper(work)]
+
+    def _deeper(self, work: Sequence[_Work]) -> list[list[Passage]]:
+        """Per question, the corpus passages a search ``widen`` times deeper finds beyond its evidence."""
         out = []
         for w, hits in zip(work, self._search(work, self.config.k * self.config.widen), strict=True):
             have = {e.passage.id for e in w.evidence}
-            out.append(tuple(h.passage for h in hits if h.id not in have and h.passage.origin == "corpus"))
+            out.append([h.passage for h in hits if h.id not in have and h.passage.origin == "corpus"])
         return out
 
     def _detection_request(self, w: _Work, neighbours: tuple[Passage, ...] = ()) -> DetectionRequest:
@@ -527,17 +525,14 @@ class Pipeline:
     def _widen(self, work: Sequence[_Work]) -> None:
         """Retrieve ``widen`` times deeper and add the corpus passages the filter keeps."""
         start = time.perf_counter()
-        k = self.config.k * self.config.widen
-        for w, hits in zip(work, self._search(work, k)):
-            have = {e.passage.id for e in w.evidence}
-            new = [h.passage for h in hits if h.id not in have and h.passage.origin == "corpus"]
+        for w, new in zip(work, self._deeper(work), strict=True):
             if self.config.filter:
                 kept = list(self.filter.filter(w.query.question, new, sources=["corpus"] * len(new)).kept)
             else:
                 kept = [self._unfiltered(w.query.question, p, "corpus") for p in new]
             w.evidence.extend(kept)
             w.trace.append(StageRecord("widen", f"{len(kept)} more corpus passages", _ms(start) / len(work),
-                                       {"k": k, "ids": [e.passage.id for e in kept],
+                                       {"k": self.config.k * self.config.widen, "ids": [e.passage.id for e in kept],
                                         "reason": "the evidence was one crowd of near-copies"}))
 
     def _weigh_vote(self, w: _Work, decision: DetectionDecision) -> None:
@@ -545,14 +540,8 @@ class Pipeline:
         decided; when it did not, the sides are kept for ``_decide`` (unless user or memory
         answer, which outrank the corpus whatever it says)."""
         w.support = decision.support
-        if not decision.contested or any(c.source in ("user", "memory") for c in w.candidates):
-            return
-        answer_of = {v.passage_id: v.answer for v in decision.verdicts}
-        sides: dict[str, list[str]] = {decision.aggregate_answer: list(decision.support)}
-        for pid in decision.rivals:
-            side = next((a for a in sides if same_answer(a, answer_of[pid])), answer_of[pid])
-            sides.setdefault(side, []).append(pid)
-        w.contest = [Candidate("corpus", answer, tuple(ids), 0.5) for answer, ids in sides.items()]
+        if decision.contested and not any(c.source in ("user", "memory") for c in w.candidates):
+            w.contest = [Candidate("corpus", answer, ids, 0.5) for answer, ids in decision.sides()]
 
     def _quarantine(self, w: _Work, decision: DetectionDecision, ms: float) -> None:
         """Take what the detector removed (flagged passages, an uncorroborated crowd) out of
@@ -565,9 +554,7 @@ class Pipeline:
         if out:
             w.evidence = [e for e in w.evidence if e.passage.id not in out]
             w.poisoned_out = not any(e.source == "corpus" for e in w.evidence)
-            w.quarantined_answers = [v.answer for v in decision.verdicts if v.poisoned and v.answer]
-            if uncorroborated and decision.aggregate_answer:
-                w.quarantined_answers.append(decision.aggregate_answer)
+            w.quarantined_answers = decision.removed_answers
         w.trace.append(StageRecord("detect", f"quarantined {len(out)} of {len(decision.verdicts)}", ms,
                                    {"reason": decision.reason, "aggregate": decision.aggregate_answer,
                                     "support": list(decision.support), "rivals": list(decision.rivals),
@@ -598,12 +585,9 @@ class Pipeline:
 
     @staticmethod
     def _withhold_parametric(w: _Work) -> None:
-        """A closed-book answer that says what the quarantined passages say is no fallback:
-        the attack may have aimed at what the model already half-believes."""
-        if not w.quarantined_answers:
-            return
-        suspect = [c for c in w.candidates if c.source == "parametric"
-                   and any(same_answer(c.answer, q) for q in w.quarantined_answers)]
+        """Take out a closed-book answer that says what the quarantined passages say
+        (:func:`~rag.stages.arbitrate.suspect_parametric`)."""
+        suspect = suspect_parametric(w.candidates, w.quarantined_answers)
         if suspect:
             w.candidates = [c for c in w.candidates if c not in suspect]
             w.trace.append(StageRecord("parametric", "withheld", 0.0,

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.errors import ConfigError
 from rag.text import same_answer
-from rag.types import SOURCES
+from rag.types import SHARED_NAMESPACE, SOURCES
+
+if TYPE_CHECKING:
+    from rag.stages.filter import Evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,29 @@ class ArbiterDecision:
     losers: tuple[Candidate, ...]
     conflicts: tuple[Candidate, ...]
     reason: str
+
+
+def fact_candidates(evidence: Sequence[Evidence]) -> list[Candidate]:
+    """The answer each trusted source offers: per source (user, then memory), the answer of
+    its best-scoring fact; of equally good facts, the one in the asker's own namespace, which
+    is more specific than the shared one.
+
+    Example:
+        >>> from rag.stages.filter import Evidence
+        >>> from rag.types import Passage
+        >>> def note(pid, namespace, answer):
+        ...     passage = Passage(pid, "...", kind="note", namespace=namespace)
+        ...     return Evidence(passage, "memory", 0.9, answer, "")
+        >>> fact_candidates([note("n2", "shared", "Varnholm"), note("n1", "ana", "Duskmere")])
+        [Candidate(source='memory', answer='Duskmere', evidence=('n1',), score=0.9)]
+    """
+    out = []
+    for source in ("user", "memory"):
+        facts = [e for e in evidence if e.source == source and e.answer]
+        if facts:
+            best = max(facts, key=lambda e: (e.score, e.passage.namespace != SHARED_NAMESPACE))
+            out.append(Candidate(source, best.answer, (best.passage.id,), best.score))
+    return out
 
 
 class PreferenceArbiter:
@@ -75,6 +102,21 @@ class PreferenceArbiter:
         if conflicts:
             reason += f"; overrides {', '.join(f'{c.source}={c.answer!r}' for c in conflicts)}"
         return ArbiterDecision(winner, losers, conflicts, reason)
+
+
+def suspect_parametric(candidates: Sequence[Candidate],
+                       quarantined_answers: Sequence[str]) -> list[Candidate]:
+    """The closed-book candidates that say what the quarantined passages say: no fallback,
+    since the attack may have aimed at what the model already half-believes.
+
+    Example:
+        >>> closed_book = Candidate("parametric", "duskmere")
+        >>> corpus = Candidate("corpus", "Duskmere")
+        >>> suspect_parametric([corpus, closed_book], ["Duskmere"]) == [closed_book]
+        True
+    """
+    return [c for c in candidates if c.source == "parametric"
+            and any(same_answer(c.answer, q) for q in quarantined_answers)]
 
 
 #: What to do when the corpus's vote does not decide (see :func:`settle_contest`).

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.text import same_answer
 from rag.types import Passage
 
 if TYPE_CHECKING:
@@ -152,6 +153,36 @@ class DetectionDecision:
     def removed(self) -> tuple[str, ...]:
         """Every passage taken out of the evidence: the flagged ones, then an uncorroborated crowd."""
         return (*self.quarantined, *self.uncorroborated)
+
+    @property
+    def removed_answers(self) -> list[str]:
+        """What the passages taken out say: each flagged passage's own answer, then the
+        answer of an uncorroborated crowd."""
+        said = [v.answer for v in self.verdicts if v.poisoned and v.answer]
+        if self.uncorroborated and self.aggregate_answer:
+            said.append(self.aggregate_answer)
+        return said
+
+    def sides(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The answers the kept passages speak for, each with its passages: the aggregate
+        with its ``support`` first, then the ``rivals`` by their own answers (equivalent
+        answers are one side, named as first read). The sides of a ``contested`` vote.
+
+        Example:
+            >>> def read(pid, answer):
+            ...     return Verdict(pid, 0.0, False, (), answer)
+            >>> verdicts = (read("g", "Varnholm"), read("p", "Duskmere"), read("q", "duskmere"))
+            >>> d = DetectionDecision(verdicts, ("g", "p", "q"), (), "Varnholm", "",
+            ...                       support=("g",), rivals=("p", "q"))
+            >>> d.sides()
+            [('Varnholm', ('g',)), ('Duskmere', ('p', 'q'))]
+        """
+        answer_of = {v.passage_id: v.answer for v in self.verdicts}
+        sides: dict[str, list[str]] = {self.aggregate_answer: list(self.support)}
+        for pid in self.rivals:
+            side = next((a for a in sides if same_answer(a, answer_of[pid])), answer_of[pid])
+            sides.setdefault(side, []).append(pid)
+        return [(answer, tuple(ids)) for answer, ids in sides.items()]
 
     def flags(self) -> list[dict[str, Any]]:
         """One record per passage taken out, as ``Answer.flags`` lists them: ``type``
