@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +47,7 @@ from rag.stages.arbitrate import (
     settle_contest,
     suspect_parametric,
 )
+from rag.stages.cache import AnswerCache
 from rag.stages.claims import ClaimVerdict
 from rag.stages.detect import SIGNALS, SUPPORTS, DetectionDecision, DetectionRequest, PoisonDetector
 from rag.stages.filter import Evidence, FilterDecision, KnowledgeFilter
@@ -259,8 +259,7 @@ class Pipeline:
                                            threshold=self.config.detect_threshold, scorer=scorer,
                                            contest_margin=self.config.contest_margin,
                                            support=self.config.detect_support)
-        self._cache: OrderedDict[tuple, tuple[int, Answer]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache = AnswerCache(cache_size)
 
     def prepare(self, *, show_progress: bool | None = None) -> int:
         """Score every corpus passage of the store for the detector ahead of questions (its
@@ -305,7 +304,7 @@ class Pipeline:
                 raise ConfigError(msg)
         version = self.store.version()
         for w in work:
-            self._from_cache(w, version)
+            w.done = self._cache.get(w.query, version) if self.config.cache else None
         todo = [w for w in work if w.done is None]
         for w in todo:
             start = time.perf_counter()
@@ -332,24 +331,9 @@ class Pipeline:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _cache_key(self, q: Query) -> tuple:
-        return (q.namespace, " ".join(q.question.split()).lower(), q.user_facts)
-
-    def _from_cache(self, w: _Work, version: int) -> None:
-        if not self.config.cache:
-            return
-        hit = self._cache.get(self._cache_key(w.query))
-        if hit is not None and hit[0] == version:
-            w.done = hit[1]
-
     def _remember(self, w: _Work, version: int) -> None:
-        if not self.config.cache:
-            return
-        key = self._cache_key(w.query)
-        self._cache[key] = (version, w.done)  # type: ignore[assignment]
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        if self.config.cache:
+            self._cache.put(w.query, version, w.done)  # type: ignore[arg-type]
 
     def _answer_hops(self, w: _Work) -> Answer | None:
         """The answer hop by hop; ``None`` when a hop found no evidence (only the closed-book
