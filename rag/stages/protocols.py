@@ -37,9 +37,14 @@ class AnswerReader(Protocol):
 
 @runtime_checkable
 class PassageDetector(Protocol):
-    """Judges retrieved corpus passages (:class:`~rag.stages.detect.PoisonDetector`)."""
+    """Judges retrieved corpus passages (:class:`~rag.stages.detect.PoisonDetector`).
+
+    ``signals`` names what it reads; the pipeline hands it the deeper search's passages
+    only when ``"geometry"`` is among them.
+    """
 
     embedder: Embedder
+    signals: tuple[str, ...]
 
     def inspect_many(self, requests: Sequence[DetectionRequest]) -> list[DetectionDecision]: ...
 

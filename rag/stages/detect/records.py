@@ -115,7 +115,8 @@ class DetectionDecision:
             ("" when none of them gives one).
         reason: A readable summary of the decision.
         support: Ids of the kept passages that back the aggregate (a sentence of theirs
-            about the question's subject states it; see ``_standing``), in input order.
+            about the question's subject states it, or the generator finds it speaks for it: see
+            :mod:`rag.stages.detect.support`), in input order.
         rivals: Ids of the kept passages whose own answer contradicts the aggregate, stated
             at least as firmly as the firmest statement of any side.
         witnesses: How many independent witnesses ``support`` is worth (near-copies of
