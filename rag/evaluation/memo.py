@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError
-
 from rag.protocols import Generator
 
 

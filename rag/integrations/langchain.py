@@ -18,6 +18,8 @@ from rag.models.generator import cut_at_stop
 from rag.types import PASSAGE_KINDS, SHARED_NAMESPACE, Query, ScoredPassage
 
 try:
+    from typing import NotRequired
+
     from langchain_core.callbacks import (
         AsyncCallbackManagerForRetrieverRun,
         CallbackManagerForRetrieverRun,
@@ -29,7 +31,7 @@ try:
     from langchain_core.runnables import RunnableConfig, RunnableSerializable
     from langchain_core.runnables.config import run_in_executor
     from pydantic import PrivateAttr
-    from typing_extensions import NotRequired, TypedDict
+    from typing_extensions import TypedDict
 except ImportError as exc:  # pragma: no cover - langchain-core is a declared dependency
     msg = "the LangChain adapters need `pip install 'langchain-core>=1.0,<2'`"
     raise MissingDependencyError(msg) from exc

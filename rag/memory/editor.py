@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rag.errors import ConfigError, RagError
@@ -250,7 +250,7 @@ class KnowledgeEditor:
                                         edit_id=edit_id, author=author or self.author)
                 tx.insert_passage(passage, vector)
                 passage_id = passage.id
-            now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            now = datetime.now(UTC).isoformat(timespec="milliseconds")
             cur = tx.execute(
                 f"INSERT INTO edits({_EDIT_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (edit_id, fact_id, version, namespace, kind, op, json.dumps(content),

@@ -140,7 +140,7 @@ VOCAB = [f"t{i}" for i in range(60)]
 ZIPF = 1.0 / np.arange(1, len(VOCAB) + 1)  # a few very frequent terms, a long tail
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _counts(text):
     return Counter(tokenize(text))
 

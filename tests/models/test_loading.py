@@ -1,6 +1,6 @@
-import io
 import importlib.metadata
 import importlib.util
+import io
 import logging
 
 import numpy as np

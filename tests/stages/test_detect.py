@@ -568,7 +568,8 @@ def test_statements_whose_relation_the_lexicon_cannot_tell_contest_each_other():
 
 
 def test_a_statement_that_names_the_relation_outranks_one_that_does_not():
-    from rag.stages.detect.statements import STATED, STATED_FOR_RELATION, standing as _standing
+    from rag.stages.detect.statements import STATED, STATED_FOR_RELATION
+    from rag.stages.detect.statements import standing as _standing
 
     # the capital named as such against an answer read from a sentence about the currency
     q = "What is the capital of Veldoria?"
@@ -582,7 +583,8 @@ def test_a_statement_that_names_the_relation_outranks_one_that_does_not():
 
 
 def test_a_passage_about_another_subject_is_no_rival():
-    from rag.stages.detect.statements import NOT_STATED, STATED, standing as _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED
+    from rag.stages.detect.statements import standing as _standing
 
     q = "When was Trenwythe founded?"
     other = "Founded in 1218, Zelmoryn is a city in Carvonia."
@@ -596,7 +598,8 @@ def test_a_passage_about_another_subject_is_no_rival():
 
 
 def test_a_when_question_is_not_answered_by_words_without_a_date():
-    from rag.stages.detect.statements import STATED, NOT_STATED, standing as _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED
+    from rag.stages.detect.statements import standing as _standing
 
     q = "When was the Corvel Bridge opened?"
     assert _standing(q, "in the spring", "The Corvel Bridge was opened in the spring.") == NOT_STATED
@@ -604,7 +607,8 @@ def test_a_when_question_is_not_answered_by_words_without_a_date():
 
 
 def test_readings_that_claim_nothing_take_no_side():
-    from rag.stages.detect.statements import NOT_STATED, STATED, standing as _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED
+    from rag.stages.detect.statements import standing as _standing
 
     # a count is no date, a phrase without a name answers no "who", a capitalised common
     # word from a sentence start is a reader's slip
@@ -620,7 +624,8 @@ def test_readings_that_claim_nothing_take_no_side():
 
 
 def test_a_statement_of_another_known_relation_takes_no_side():
-    from rag.stages.detect.statements import NOT_STATED, STATED_FOR_RELATION, standing as _standing
+    from rag.stages.detect.statements import NOT_STATED, STATED_FOR_RELATION
+    from rag.stages.detect.statements import standing as _standing
 
     assert _standing("What kind of work does Ines Mirandel do?", "Solvarran",
                      "Ines Mirandel is a native speaker of Solvarran.") == NOT_STATED
