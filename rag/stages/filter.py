@@ -25,7 +25,12 @@ The lexicon stays one input: a sentence whose relation it reads as another than 
 question's needs ``conflict_threshold``. The answer is the sentence's answer span when it
 has one; a comparison ("which was started first, A or B?") is answered by comparing the
 values the notes state for A and B, in code (:func:`rag.stages.rewrite.compare`).
-A one-sentence note is judged as a fact, as above.
+A one-sentence note is judged as a fact, as above. A note of several sentences that the
+fact reading drops (one sentence read as a fact of another relation) is read window by
+window as well. When nothing from memory or the user is kept, the best-ranked note of
+several sentences is kept if the question's cosine to its best sentence or pair of
+sentences reaches ``note_threshold``: a paragraph about the question's subject states many
+of its relations.
 
 QA pairs bear when their stored question is the asked question, up to a paraphrase.
 Corpus passages are kept when they mention a name of the question (or, for a question
