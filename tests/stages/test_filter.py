@@ -158,7 +158,9 @@ def test_a_note_of_several_sentences_is_kept_when_one_sentence_bears():
 
 
 def test_a_prose_note_about_other_names_is_dropped():
-    decision = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("Where was Anselm Quist born?", [note(PROSE)])
+    # the window reading only (the top-note fallback, which goes by cosine alone, is off)
+    decision = KnowledgeFilter(ConstantEmbedder(similar=True), note_threshold=2.0).filter(
+        "Where was Anselm Quist born?", [note(PROSE)])
     assert not decision.kept
 
 
@@ -210,7 +212,9 @@ def test_a_bridge_question_keeps_the_note_whose_two_hops_together_bear_on_it():
     assert [e.passage.id for e in decision.kept] == ["n1"]
     assert decision.kept[0].reason.startswith("bridge") and decision.kept[0].answer == ""
     # the second hop must name what the first adds: an unrelated sentence makes no chain
+    # (the bridge reading only: the top-note fallback goes by cosine alone)
     other = "The Quennel Works is a shipping firm with its head office in Melgrave."
+    f.note_threshold = 2.0
     assert not f.filter(BRIDGE_Q, [note(f"{HOP_1}\n{other}")]).kept
 
 
@@ -226,3 +230,62 @@ def test_a_prose_note_kept_by_one_sentence_leaves_the_answer_to_the_reader():
     prose = note("Peggy Seeger toured the Soviet Union in 1957.\nThe Lake Fund was founded in 1971.")
     kept = KnowledgeFilter(ConstantEmbedder(similar=True)).filter("When did Peggy Seeger tour?", [prose]).kept
     assert [e.answer for e in kept] == [""]
+
+
+class CosineEmbedder:
+    """Questions (texts ending in '?') get one vector, every other text one at ``cosine``
+    from it: a stand-in for an embedder that finds a note's sentences that near."""
+
+    name, dim = "cosine", 2
+
+    def __init__(self, cosine):
+        self.cosine = cosine
+
+    def embed_documents(self, texts):
+        other = [self.cosine, float(np.sqrt(1 - self.cosine**2))]
+        return np.array([[1.0, 0.0] if t.rstrip().endswith("?") else other for t in texts], np.float32)
+
+
+TOP = note("The Varnholm Cup is a rowing race on the Tarsk.\nIt was first rowed in 1874 by two Ostrelian clubs.", "top")
+
+
+def test_the_top_prose_note_is_kept_when_nothing_else_is_and_its_best_sentence_is_near():
+    question = "Which clubs first raced in the oldest regatta of Dunmere?"  # names no name of the note
+    kept = KnowledgeFilter(CosineEmbedder(0.7), note_threshold=0.6).filter(question, [TOP]).kept
+    assert [(e.passage.id, e.answer) for e in kept] == [("top", "")] and kept[0].reason.startswith("top note")
+    assert abs(kept[0].score - 0.7) < 1e-5
+    far = KnowledgeFilter(CosineEmbedder(0.5), note_threshold=0.6).filter(question, [TOP])
+    assert not far.kept and [d.passage_id for d in far.dropped] == ["top"]
+
+
+def test_the_top_note_fallback_takes_only_the_best_ranked_prose_note_and_never_a_one_sentence_fact():
+    question = "Which clubs first raced in the oldest regatta of Dunmere?"
+    f = KnowledgeFilter(CosineEmbedder(0.9), note_threshold=0.6)
+    second = note("The Quennel Works built boats.\nIt closed in 1901.", "second")
+    assert [e.passage.id for e in f.filter(question, [TOP, second]).kept] == ["top"]
+    fact = note("The Varnholm Cup is rowed on the Tarsk.", "fact")
+    assert [e.passage.id for e in f.filter(question, [fact, TOP]).kept] == ["top"]
+    assert not f.filter(question, [fact]).kept
+    corpus = Passage("c1", TOP.text, kind="passage")  # a corpus passage is no note
+    assert all(e.source == "corpus" for e in f.filter(question, [corpus]).kept)
+
+
+def test_the_top_note_fallback_stays_out_when_a_note_or_user_fact_is_kept():
+    question = "What is Maren Olvecka's native language?"
+    fact = note("Maren Olvecka's mother tongue is Dunmerish.", "fact")
+    kept = KnowledgeFilter(CosineEmbedder(0.9), note_threshold=0.6).filter(question, [fact, TOP]).kept
+    assert [e.passage.id for e in kept] == ["fact"]
+    with pytest.raises(ConfigError, match="note_threshold"):
+        KnowledgeFilter(HashEmbedder(), note_threshold=-2.0)
+
+
+def test_a_paragraph_whose_fact_sentence_is_of_another_relation_is_read_window_by_window():
+    """The fact reading takes the first sentence (mother tongue) and drops it for the
+    question's relation; the second sentence bears on the question, which only the window
+    reading sees: before, the whole note was dropped."""
+    question = "What instrument did Anselm Quist play?"
+    prose = note("Anselm Quist's mother tongue is Dunmerish.\nAnselm Quist played the fiddle.")
+    f = KnowledgeFilter(MarkerEmbedder("fiddle"), note_threshold=2.0)  # the top-note fallback off
+    kept = f.filter(question, [prose]).kept
+    assert [e.passage.id for e in kept] == ["n1"] and "bears on the question" in kept[0].reason
+    assert not f.filter(question, [note("Anselm Quist's mother tongue is Dunmerish.")]).kept
