@@ -41,43 +41,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from rag.errors import ConfigError
 from rag.protocols import Embedder
+from rag.stages.evidence import Dropped, Evidence, FilterDecision
+from rag.stages.prose import judge_windows, placeholder, top_note, windows
 from rag.stages.read import sentences
 from rag.stages.relations import CONFLICT, STRONG, WEAK, reading_concepts, relation_concepts, relation_match
 from rag.stages.rewrite import compare, comparison
 from rag.stages.structure import FactReading, read_fact
-from rag.text import name_spans, name_words, same_name_word, same_word, stem, tokenize, tokens
+from rag.text import name_spans, same_word, stem, tokenize, tokens
 from rag.types import Passage, Source
 
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A passage that bears on the question, with the answer it gives (if it is a fact)."""
-
-    passage: Passage
-    source: Source
-    score: float
-    answer: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    passage_id: str
-    score: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FilterDecision:
-    kept: tuple[Evidence, ...]
-    dropped: tuple[Dropped, ...]
-
+__all__ = ["Dropped", "Evidence", "FilterDecision", "KnowledgeFilter"]
 
 _FRONTED = re.compile(
     r"^(?P<phrase>[A-Z][a-z]+(?:ed|en|wn|lt|rn)\s[^,]{1,80}),\s+"
@@ -112,17 +90,6 @@ def _conflict_reason(reading: FactReading) -> str:
             f"{'/'.join(sorted(relation_concepts(reading.relation)))})")
 
 
-def _windows(text: str) -> list[str]:
-    """The sentences of a note, paragraph by paragraph."""
-    return [s for paragraph in text.splitlines() if paragraph.strip() for s in sentences(paragraph) or [paragraph]]
-
-
-def _placeholder(text: str, names: Sequence[str]) -> str:
-    for name in names:
-        text = re.sub(re.escape(name) + r"(['’]s)?", lambda m: "X's" if m.group(1) else "X", text, flags=re.I)
-    return text
-
-
 class KnowledgeFilter:
     """Decides, per passage, whether it bears on the question, with a score and a reason.
 
@@ -140,7 +107,7 @@ class KnowledgeFilter:
             a several-sentence note bears on the question.
         note_threshold: Cosine (the question as asked) from which the best-ranked note of
             several sentences is kept when nothing else from memory or the user is: see
-            ``_top_note``. Above 1 never keeps it. Calibrated on EREN HotpotQA edits
+            :func:`rag.stages.prose.top_note`. Above 1 never keeps it. Calibrated on EREN HotpotQA edits
             100-199: the best-ranked note that is not the question's own reaches 0.53 for
             1% of questions (0.57 at most), while 22 of the 27 own notes the rest of the
             filter dropped reach 0.55. One-sentence facts are never taken: for them the
@@ -196,7 +163,7 @@ class KnowledgeFilter:
                 self._judge_corpus(question, passage, kept, dropped)
             else:
                 verdict = self._judge_fact(question, passage)
-                if isinstance(verdict, Dropped) and len(_windows(passage.text)) > 1:
+                if isinstance(verdict, Dropped) and len(windows(passage.text)) > 1:
                     prose.append((passage, source, verdict))
                 elif isinstance(verdict, Dropped):
                     dropped.append(verdict)
@@ -207,9 +174,10 @@ class KnowledgeFilter:
             self._judge_relations(pending, kept, dropped)
             prose += self._reread_as_prose(pending, dropped)
         if prose:
-            self._judge_windows(question, prose, kept, dropped)
+            judge_windows(self.embedder, question, prose, kept, dropped, window_threshold=self.window_threshold,
+                          conflict_threshold=self.conflict_threshold)
         self._compare(question, passages, sources, kept, dropped)
-        self._top_note(question, passages, sources, kept, dropped)
+        top_note(self.embedder, question, passages, sources, kept, dropped, note_threshold=self.note_threshold)
         kept.sort(key=lambda e: -e.score)
         return FilterDecision(tuple(kept), tuple(dropped))
 
@@ -247,7 +215,7 @@ class KnowledgeFilter:
             texts = []
             for i in need:
                 _, _, reading, question, _ = pending[i]
-                texts += [_placeholder(question, reading.subject), _placeholder(reading.masked, reading.subject)]
+                texts += [placeholder(question, reading.subject), placeholder(reading.masked, reading.subject)]
             vecs = self.embedder.embed_documents(texts)
             for j, i in enumerate(need):
                 sims[i] = float(vecs[2 * j] @ vecs[2 * j + 1])
@@ -271,92 +239,10 @@ class KnowledgeFilter:
         """A note of several sentences that the fact reading dropped (one of its sentences
         read as a fact of another relation) may bear on the question through another
         sentence: it is taken out of ``dropped`` to be read window by window."""
-        several = {p.id: (p, s) for p, s, *_ in pending if len(_windows(p.text)) > 1}
+        several = {p.id: (p, s) for p, s, *_ in pending if len(windows(p.text)) > 1}
         again = [d for d in dropped if d.passage_id in several]
         dropped[:] = [d for d in dropped if d.passage_id not in several]
         return [(*several[d.passage_id], d) for d in again]
-
-    # -- notes of several sentences ------------------------------------------------------
-
-    def _judge_windows(self, question: str, items: Sequence[tuple[Passage, Source, Dropped]],
-                       kept: list[Evidence], dropped: list[Dropped]) -> None:
-        q_names = name_spans(question)
-        q_words = name_words(question)
-        texts = [_placeholder(question, q_names)]
-        owners: list[tuple[int, str]] = []
-        for k, (passage, _, _) in enumerate(items):
-            for window in _windows(passage.text):
-                w_words = [t.text for t in tokens(window)]
-                if q_words and not any(same_name_word(a, b) for a in q_words for b in w_words):
-                    continue  # names nothing the question names
-                owners.append((k, window))
-                texts.append(_placeholder(window, q_names))
-        sims = np.zeros(0)
-        if owners:
-            vecs = self.embedder.embed_documents(texts)
-            sims = vecs[1:] @ vecs[0]
-        best: dict[int, tuple[float, str, str]] = {}
-        for (k, window), sim in zip(owners, sims):
-            reading = read_fact(window, question)
-            needed = self.window_threshold
-            if reading.subject and relation_match(*reading_concepts(question, reading)) == CONFLICT:
-                needed = max(needed, self.conflict_threshold)
-            if sim >= needed and (k not in best or sim > best[k][0]):
-                # the answer is left to the reader: rules misread prose (a paragraph's first
-                # name span is seldom what a multi-hop question asks for)
-                best[k] = (float(sim), window, "")
-        bridged = self._bridges(question, q_names, q_words, items, [k for k in range(len(items)) if k not in best])
-        for k, (passage, source, why) in enumerate(items):
-            if k in bridged and k not in best:
-                sim, chain = bridged[k]
-                kept.append(Evidence(passage, source, sim, "", f"bridge ({sim:.2f}): {chain[:120]}"))
-                continue
-            if k not in best:
-                top = max((float(s) for (j, _), s in zip(owners, sims) if j == k), default=0.0)
-                dropped.append(Dropped(passage.id, top, f"{why.reason}; no sentence bears on the question "
-                                                        f"(best {top:.2f} < {self.window_threshold:.2f})"))
-                continue
-            sim, window, answer = best[k]
-            kept.append(Evidence(passage, source, sim, answer, f"sentence bears on the question ({sim:.2f}): "
-                                                               f"{window[:80]}"))
-
-    def _bridges(self, question: str, q_names: Sequence[str], q_words: Sequence[str],
-                 items: Sequence[tuple[Passage, Source, Dropped]], open_: Sequence[int]) -> dict[int, tuple[float, str]]:
-        """Notes that bear on a bridge question through two sentences: hop 1 names a name
-        of the question, hop 2 names a name hop 1 adds (the bridge entity, "The Oberoi
-        Group" from "The Oberoi family ... through The Oberoi Group"). The pair bears when
-        the embedder's cosine of the question to the two sentences read together (names of
-        the question replaced by a placeholder) reaches ``window_threshold``, as one
-        sentence must. Hop 2 may come from another note; every note of the chain is kept."""
-        if not open_ or not q_words:
-            return {}
-        windows = [(k, w) for k, (p, _, _) in enumerate(items) for w in _windows(p.text)]
-        pairs: list[tuple[int, int, str]] = []
-        for k in open_:
-            for w1 in (w for j, w in windows if j == k):
-                toks1 = [t.text for t in tokens(w1)]
-                if not any(same_name_word(a, b) for a in q_words for b in toks1):
-                    continue
-                bridge = [t.text for n in name_spans(w1) for t in tokens(n)
-                          if t.is_name and len(t.text) > 2 and not any(same_name_word(a, t.text) for a in q_words)]
-                if not bridge:
-                    continue
-                for j, w2 in windows:
-                    if w2 != w1 and any(same_name_word(a, t.text) for a in bridge for t in tokens(w2)):
-                        pairs.append((k, j, f"{w1} {w2}"))
-        if not pairs:
-            return {}
-        vecs = self.embedder.embed_documents([_placeholder(question, q_names)]
-                                             + [_placeholder(text, q_names) for _, _, text in pairs])
-        sims = vecs[1:] @ vecs[0]
-        out: dict[int, tuple[float, str]] = {}
-        for (k, j, text), sim in zip(pairs, sims):
-            if sim < self.window_threshold:
-                continue
-            for note in {k, j}:
-                if note not in out or sim > out[note][0]:
-                    out[note] = (float(sim), text)
-        return out
 
     def _compare(self, question: str, passages: Sequence[Passage], sources: Sequence[Source],
                  kept: list[Evidence], dropped: list[Dropped]) -> None:
@@ -379,30 +265,6 @@ class KnowledgeFilter:
                 passage, source = by_id[pid]
                 kept.append(Evidence(passage, source, 1.0, answer, reason))
             return
-
-    def _top_note(self, question: str, passages: Sequence[Passage], sources: Sequence[Source],
-                  kept: list[Evidence], dropped: list[Dropped]) -> None:
-        """When no note or user fact was kept, the best-ranked note of several sentences
-        is kept if the embedder's cosine of the question to its best sentence, or pair of
-        adjacent sentences, reaches ``note_threshold`` (the question as asked, names and
-        all: a paragraph about the question's subject states many of its relations, while
-        a one-sentence fact, never taken here, states one). Its answer is left to the
-        reader."""
-        if self.note_threshold > 1.0 or any(e.source in ("user", "memory") for e in kept):
-            return
-        top = next(((p, s) for p, s in zip(passages, sources)
-                    if s == "memory" and p.kind == "note" and len(_windows(p.text)) > 1), None)
-        if top is None:
-            return
-        windows = _windows(top[0].text)
-        spans = windows + [f"{a} {b}" for a, b in zip(windows, windows[1:])]
-        vecs = self.embedder.embed_documents([question, *spans])
-        sim = float(np.max(vecs[1:] @ vecs[0]))
-        if sim < self.note_threshold:
-            return
-        dropped[:] = [d for d in dropped if d.passage_id != top[0].id]
-        kept.append(Evidence(top[0], top[1], sim, "", f"top note; best sentence or pair {sim:.2f} "
-                                                      f">= {self.note_threshold:.2f}"))
 
     # -- QA pairs ---------------------------------------------------------------------------
 
