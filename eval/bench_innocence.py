@@ -22,12 +22,16 @@ target. Every verdict is read three ways from one run (the scores are the same):
   crowd quarantined with no other mark);
 * ``agree``: quarantine by agreement (a decisive signal, or two signals at 0.5), no geometry;
 * ``agree+geometry``: the default now.
+
+``clean taken by`` counts, for the clean passages the default takes out, the signals that
+read at least the agreement level on each (``crowd``: the uncorroborated-crowd quarantine).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +102,15 @@ def removed(decision, reading: str, weights: dict[str, float], deeper=None) -> s
     return out
 
 
+def _marks(decision, passage_id: str, crowd: set[str]) -> str:
+    """The signals that read at least the agreement level on a passage the default took
+    out ("crowd" when the uncorroborated-crowd quarantine took it)."""
+    if passage_id in crowd:
+        return "crowd"
+    firm = sorted(s.name for s in decision.verdict(passage_id).signals if s.value >= AGREEMENT_LEVEL)
+    return "+".join(firm) or "score"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nq-limit", type=int, default=25)
@@ -138,15 +151,18 @@ def main() -> None:
             crowded = [i for i, d in enumerate(decisions) if detector.needs_corroboration(d)]
             deeper = dict(zip(crowded, detector.inspect_many([deep[i] for i in crowded]), strict=True))
             counts = {r: {"poison": 0, "clean": 0, "innocent": 0} for r in READINGS}
+            marks: Counter[str] = Counter()  # what took each clean passage out, by default
             n = {"poison": 0, "clean": 0, "innocent": 0}
             for i, (request, decision) in enumerate(zip(requests, decisions, strict=True)):
                 innocent = asked[i][1]
                 d2 = deeper.get(i)
                 taken = {r: removed(decision, r, weights, d2) for r in READINGS}
-                if d2 is not None:
-                    taken["agree+geometry"] |= set(detector.corroborate(d2, len(deep[i].passages)).uncorroborated)
+                crowd = set(detector.corroborate(d2, len(deep[i].passages)).uncorroborated) if d2 is not None else set()
+                taken["agree+geometry"] |= crowd
                 for p in request.passages:
                     kind = "poison" if p.id.startswith("poison:") else "clean"
+                    if kind == "clean" and p.id in taken["agree+geometry"]:
+                        marks[_marks(decision, p.id, crowd)] += 1
                     n[kind] += 1
                     n["innocent"] += p.id in innocent
                     for r in READINGS:
@@ -158,11 +174,12 @@ def main() -> None:
                 row[f"recall {r}"] = round(counts[r]["poison"] / n["poison"], 3) if n["poison"] else "-"
                 row[f"fpr {r}"] = round(counts[r]["clean"] / n["clean"], 3) if n["clean"] else "-"
                 row[f"innocent fpr {r}"] = round(counts[r]["innocent"] / n["innocent"], 3) if n["innocent"] else "-"
+            row["clean taken by"] = ", ".join(f"{m}: {c}" for m, c in marks.most_common()) or "-"
             rows.append(row)
             print(table([row], list(row)), flush=True)
     emb.save()
     cols = ["set", "condition", "poisons", "clean", "innocent",
-            *[f"{m} {r}" for m in ("recall", "fpr", "innocent fpr") for r in READINGS]]
+            *[f"{m} {r}" for m in ("recall", "fpr", "innocent fpr") for r in READINGS], "clean taken by"]
     print(table(rows, cols))
     write_json(args.out, {"machine": machine(), "runtime": type(gen).__name__, "k": args.k, "widen": args.widen,
                           "rows": rows})
