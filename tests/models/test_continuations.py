@@ -73,3 +73,14 @@ def test_scripted_model_finds_likely_what_it_would_say():
     assert isinstance(model, Scorer) and not isinstance(ScriptedGenerator(), Scorer)
     scores = model.continuation_logprobs([("Q: the capital of Veldoria? A:", [" Osk", " Marrowgate\n"])])[0]
     assert scores[1].mean > scores[0].mean
+
+
+def test_continuations_that_start_alike_share_their_common_tokens():
+    from rag.models.generator import continuation_trie
+
+    nodes = continuation_trie([[4, 1, 8], [4, 1, 9], [4, 2], [7]])
+    # 4 and 4-1 are evaluated once for the paths through them; each node follows its parent
+    assert nodes == [(4, 0, (1, 2, 3)), (1, 1, (1, 2)), (8, 2, (1,)), (9, 2, (2,)), (2, 1, (3,)), (7, 0, (4,))]
+    assert continuation_trie([]) == []
+    # the same token at another place in the tree is another node
+    assert [n[:2] for n in continuation_trie([[3, 3], [5, 3]])] == [(3, 0), (3, 1), (5, 0), (3, 1)]

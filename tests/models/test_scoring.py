@@ -77,3 +77,22 @@ def test_llama_cpp_scores_after_a_prompt_longer_than_one_batch():
     theirs = TransformersGenerator("gemma-3-270m").continuation_logprobs([(long_prompt, [" Rome", " Paris"])])[0]
     for a, b in zip(ours, theirs, strict=True):
         assert a.n_tokens == b.n_tokens and abs(a.logprob - b.logprob) < 0.3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_llama_cpp_reuses_saved_prompts_and_shared_tokens_without_changing_scores():
+    # prompts that share a long start (few-shot examples) evaluate it once; a prompt scored
+    # again is restored from its saved state; years that share digits share their tokens
+    gen = load_generator("gemma-3-270m", runtime="llama.cpp")
+    examples = f"Context: {FLUENT}\n"  # token_logprobs below reads 96 tokens at most
+    years = [" 2011", " 2012", " 2001", " March 2, 2011"]
+    items = [(examples + RED_HERRING, years), (examples + CLOSED, years)]
+    first = gen.continuation_logprobs(items)
+    again = gen.continuation_logprobs(items)
+    assert [[s.logprob for s in row] for row in first] == [[s.logprob for s in row] for row in again]
+    for (prompt, conts), row in zip(items, first, strict=True):
+        base = len(gen.token_logprobs([prompt])[0])
+        for cont, score in zip(conts, row, strict=True):
+            full = gen.token_logprobs([prompt + cont])[0]
+            assert score.n_tokens == len(full) - base
+            assert abs(score.logprob - float(full[base:].sum())) < 0.3
