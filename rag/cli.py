@@ -160,7 +160,7 @@ def _add_poisoning_parsers(sub: Any, evs: Any) -> None:
                    help="comma-separated: blackbox,paraphrase,token,published,injection (default all)")
     p.add_argument("--configs", default="all",
                    help="comma-separated configurations and defences: undefended,<signal>,detector,pipeline,"
-                        "pipeline_nodetect,robustrag,trustrag,ragdefender,perplexity (default all)")
+                        "pipeline_nodetect,pipeline_likelihood,robustrag,trustrag,ragdefender,perplexity (default all)")
     p.add_argument("--innocence", default="all",
                    help="comma-separated innocence sets: typos,world_changed,memory_edit,faq,biomedical,"
                         "non_english,syndicated (default all; '' for none)")

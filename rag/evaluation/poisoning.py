@@ -22,6 +22,8 @@ Configurations (:data:`CONFIGS`, then :data:`rag.evaluation.defences.DEFENCES`):
 ``detector``          plain RAG with the full detector
 ``pipeline``          every stage (rewrite, filter, detect, arbitrate)
 ``pipeline_nodetect`` every stage but the detector (what the detector costs the pipeline)
+``pipeline_likelihood`` every stage, the detector's vote counting sides by the generator's
+                      likelihood (``detect_support="likelihood"``) instead of the rules
 ``robustrag``         RobustRAG keyword aggregation (isolate, then aggregate)
 ``trustrag``          TrustRAG: k-means similarity gate, then the generator's own knowledge
 ``ragdefender``       RAGDefender single-hop: estimate the poisons, remove the most similar
@@ -117,6 +119,7 @@ CONFIGS: dict[str, PipelineConfig] = {
     "detector": PipelineConfig(**PLAIN),
     "pipeline": PipelineConfig(),
     "pipeline_nodetect": PipelineConfig(detect=False),
+    "pipeline_likelihood": PipelineConfig(detect_support="likelihood"),
 }
 
 #: Every configuration the evaluation knows: the project's, then the published defences.

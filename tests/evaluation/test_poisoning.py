@@ -49,7 +49,8 @@ def majority_reader(prompt: str) -> str:
 
 
 class ScoringReader(ScriptedGenerator):
-    """The majority reader that can also score text (for the perplexity defence)."""
+    """The majority reader that can also score text (for the perplexity defence) and
+    continuations (for ``pipeline_likelihood``)."""
 
     def __init__(self) -> None:
         super().__init__(majority_reader)
@@ -57,6 +58,9 @@ class ScoringReader(ScriptedGenerator):
 
     def token_logprobs(self, texts):
         return self.scorer.token_logprobs(texts)
+
+    def continuation_logprobs(self, items, *, keep=None):
+        return self.scorer.continuation_logprobs(items, keep=keep)
 
 
 @pytest.fixture()
