@@ -463,7 +463,11 @@ class _Harness:
         logger.info("scored %d passages ahead, %.0f ms each", len(texts), self.ingest_scoring_ms)
 
     def cold_memo(self, *, prepared: bool) -> MemoGenerator:
-        """A memo with nothing remembered, but for the passages' scores when ``prepared``."""
+        """A memo with nothing remembered, but for the passages' scores when ``prepared``;
+        a runtime that keeps prompts it scored (llama.cpp) forgets them too."""
+        forget = getattr(self.raw, "clear_cache", None)
+        if callable(forget):
+            forget()
         memo = memoize(self.raw)
         if prepared and isinstance(memo, MemoScorer) and isinstance(self.memo, MemoScorer):
             memo.scored.update((t, self.memo.scored[t]) for t in self.prepared)

@@ -696,6 +696,12 @@ class LlamaCppGenerator:
                 out.append(picked.astype(np.float32))
         return out
 
+    def clear_cache(self) -> None:
+        """Forget the prompts saved for scoring again: the next scoring call starts cold,
+        as a fresh process would (latency measurements)."""
+        if self._continuations is not None:
+            self._continuations.states.clear()
+
     def continuation_logprobs(
         self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
     ) -> list[list[ContinuationScore]]:

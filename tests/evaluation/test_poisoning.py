@@ -285,3 +285,24 @@ def test_no_latency_questions_skips_the_timing_and_a_negative_count_is_refused(f
     with pytest.raises(ConfigError, match="latency_questions"):
         run(files, tmp_path / "neg", ratios=(1,), attacks=("blackbox",), innocence=(),
             configs=("undefended",), latency_questions=-1)
+
+
+def test_every_latency_run_starts_with_a_cold_runtime(files, tmp_path):
+    class Forgetting(ScoringReader):
+        """A runtime that keeps scored prompts (as llama.cpp does) and says when it forgets them."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cleared = 0
+
+        def clear_cache(self) -> None:
+            self.cleared += 1
+
+    targets, gold = files
+    generator = Forgetting()
+    rows = run_poisoning_eval(targets, gold, tmp_path / "run", embedder=HashEmbedder(), generator=generator,
+                              show_progress=False, ratios=(1,), attacks=("blackbox",), innocence=(),
+                              configs=("undefended", "pipeline"), latency_questions=1)
+    clean = [r for r in rows if r["attack"] == "none"]
+    timed = sum("latency_ms_mean" in r for r in clean) + sum("unprepared_latency_ms_mean" in r for r in clean)
+    assert timed >= 2 and generator.cleared == timed
