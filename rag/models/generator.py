@@ -700,7 +700,7 @@ class LlamaCppGenerator:
         """Forget the prompts saved for scoring again: the next scoring call starts cold,
         as a fresh process would (latency measurements)."""
         if self._continuations is not None:
-            self._continuations.states.clear()
+            self._continuations.forget()
 
     def continuation_logprobs(
         self, items: Sequence[tuple[str, Sequence[str]]], *, keep: int | None = None
@@ -725,7 +725,6 @@ class LlamaCppGenerator:
         with self._lock:
             if self._continuations is None:
                 self._continuations = _LlamaContinuations(self._load(), self.n_ctx, self.score_threads)
-            self._continuations.warm([prompt for prompt, _ in checked])
             return [self._continuations.score(prompt, conts, keep) for prompt, conts in checked]
 
 
@@ -740,13 +739,15 @@ class _LlamaContinuations:
     The last ``n_states`` prefixes are kept as saved sequence states (their cache cells and
     last log-probabilities, a few MB each): a caller that scores the same prompt again (the
     detector's sides: readings first, then every side after every passage) restores it in a
-    millisecond instead of evaluating it again.
+    millisecond instead of evaluating it again; and the start a prompt shares with the one
+    before it (the few-shot examples every reading prompt opens with) is saved on its own,
+    so it is evaluated once, not once per prompt.
     """
 
     n_seq = 32  # continuations per batch
     n_batch = 512
     n_states = 16
-    min_warm = 16  # shared tokens worth a saved state
+    min_shared = 16  # shared start worth a saved state of its own
 
     def __init__(self, llm: Any, n_ctx: int, n_threads: int) -> None:
         from llama_cpp import _internals
@@ -763,6 +764,7 @@ class _LlamaContinuations:
             raise ModelLoadError(msg) from exc
         self.llm, self.n_ctx, self.n_vocab = llm, n_ctx, llm.n_vocab()
         self.states: OrderedDict[tuple[int, ...], tuple[Any, Any]] = OrderedDict()
+        self.previous: tuple[int, ...] = ()  # the last prefix evaluated
 
     def _decode(self, tokens: Sequence[tuple[int, int, int | Sequence[int], bool]]) -> Any:
         """Decode ``(token, position, sequences, wants_logits)`` rows (a token may belong to
@@ -780,25 +782,46 @@ class _LlamaContinuations:
         rows = sum(t[3] for t in tokens)
         return _log_softmax(np.ctypeslib.as_array(self.ctx.get_logits(), shape=(rows, self.n_vocab)))
 
+    def forget(self) -> None:
+        """Drop every saved prompt state."""
+        self.states.clear()
+        self.previous = ()
+
     def _prefix(self, prefix: Sequence[int]) -> Any:
         """Put ``prefix`` in the cache as sequence 0, alone; the log-probabilities after it.
-        The longest saved state it starts with is restored and only the rest is evaluated."""
+
+        The start it shares with the prefix before it (few-shot examples, the same question
+        after other passages) is saved on its own the first time, so that later prompts
+        restore it and evaluate only what follows."""
+        key, previous = tuple(prefix), self.previous
+        self.previous = key
+        shared = 0
+        while shared < min(len(key) - 1, len(previous)) and key[shared] == previous[shared]:
+            shared += 1
+        if shared >= self.min_shared and len(self._saved_start(key)) < shared:
+            self._evaluate(key[:shared])
+        return self._evaluate(key)
+
+    def _saved_start(self, key: tuple[int, ...]) -> tuple[int, ...]:
+        """The longest saved prefix ``key`` starts with (empty if none)."""
+        return max((k for k in self.states if len(k) <= len(key) and key[: len(k)] == k), key=len, default=())
+
+    def _evaluate(self, key: tuple[int, ...]) -> Any:
+        """Restore the longest saved start of ``key`` as sequence 0, evaluate the rest, save
+        the state; the log-probabilities after ``key``."""
         import ctypes
 
         import llama_cpp
 
         llama_cpp.llama_memory_clear(self.ctx.memory, True)
-        key = tuple(prefix)
-        start, last = 0, None
-        saved = max((k for k in self.states if len(k) <= len(key) and key[: len(k)] == k), key=len, default=None)
-        if saved is not None:
-            state, last = self.states[saved]
-            self.states.move_to_end(saved)
+        start, last = self._saved_start(key), None
+        if start:
+            state, last = self.states[start]
+            self.states.move_to_end(start)
             llama_cpp.llama_state_seq_set_data(self.ctx.ctx, state, len(state), 0)
-            start = len(saved)
-        if start == len(key):
+        if len(start) == len(key):
             return last
-        for lo in range(start, len(key), self.n_batch):  # a long prefix goes in chunks; the last scores
+        for lo in range(len(start), len(key), self.n_batch):  # a long prefix goes in chunks; the last scores
             part = key[lo : lo + self.n_batch]
             logprobs = self._decode([(t, lo + j, 0, lo + j == len(key) - 1) for j, t in enumerate(part)])
         last = logprobs[0].copy()
@@ -809,19 +832,6 @@ class _LlamaContinuations:
         if len(self.states) > self.n_states:
             self.states.popitem(last=False)
         return last
-
-    def warm(self, prompts: Sequence[str]) -> None:
-        """Evaluate and save the token prefix all of ``prompts`` share (few-shot examples,
-        say), so that each of them evaluates only what follows it."""
-        if len(prompts) < 2:
-            return
-        ids = [self.llm.tokenize(p.encode("utf-8"), add_bos=True) for p in prompts]
-        n = 0
-        # the last shared token may merge with what follows it in some prompt: stop before it
-        while n < min(len(i) for i in ids) - 1 and all(i[n] == ids[0][n] for i in ids):
-            n += 1
-        if n >= self.min_warm:
-            self._prefix(ids[0][: n - 1])
 
     def score(self, prompt: str, continuations: list[str], keep: int | None) -> list[ContinuationScore]:
         import llama_cpp
