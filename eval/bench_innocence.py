@@ -3,7 +3,7 @@ the plain weighted sum against quarantine by agreement of independent evidence.
 
     python eval/bench_innocence.py [--nq-limit 25] [--rt-limit 15] [--k 5] [--widen 3]
         [--runtime auto] [--cache FILE] [--sets nq,realtimeqa] [--conditions LIST]
-        [--out eval/results/bench_innocence.json]
+        [--support rules|likelihood] [--out eval/results/bench_innocence.json]
 
 One store per set as the poisoning harness builds it (every target's benign passages; under an
 attack every target's poisons), searched densely (all-MiniLM-L6-v2) for each question: the
@@ -22,6 +22,9 @@ target. Every verdict is read three ways from one run (the scores are the same):
   crowd quarantined with no other mark);
 * ``agree``: quarantine by agreement (a decisive signal, or two signals at 0.5), no geometry;
 * ``agree+geometry``: the default now.
+
+``--support`` is how the detector's vote counts sides (``rules``, the default, or
+``likelihood``: the generator's lift; see :mod:`rag.stages.detect.support`).
 
 ``clean taken by`` counts, for the clean passages the default takes out, the signals that
 read at least the agreement level on each (``crowd``: the uncorroborated-crowd quarantine).
@@ -43,7 +46,7 @@ from bench_geometry import SETS, Embeddings  # noqa: E402
 from rag.evaluation.attacks import load_targets, poison_texts  # noqa: E402
 from rag.evaluation.poisoning import BIOMEDICAL, NON_ENGLISH, _answering  # noqa: E402
 from rag.models import load_generator  # noqa: E402
-from rag.stages.detect import PoisonDetector  # noqa: E402
+from rag.stages.detect import SUPPORTS, PoisonDetector  # noqa: E402
 from rag.stages.detect.records import AGREEMENT_LEVEL, DECISIVE, DEFAULT_WEIGHTS, DetectionRequest  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
@@ -121,11 +124,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--sets", default="nq,realtimeqa", help="comma-separated: nq, realtimeqa")
     parser.add_argument("--conditions", default="", help="comma-separated conditions to run (default all)")
+    parser.add_argument("--support", default="rules", choices=SUPPORTS)
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "bench_innocence.json")
     args = parser.parse_args()
     emb = Embeddings(args.cache)
     gen = load_generator(runtime=args.runtime)
-    detector = PoisonDetector(emb.model, generator=gen, scorer=gen)
+    detector = PoisonDetector(emb.model, generator=gen, scorer=gen, support=args.support)
     weights = dict(DEFAULT_WEIGHTS)
     rows = []
     wanted = set(filter(None, args.conditions.split(",")))
@@ -181,7 +185,7 @@ def main() -> None:
     cols = ["set", "condition", "poisons", "clean", "innocent",
             *[f"{m} {r}" for m in ("recall", "fpr", "innocent fpr") for r in READINGS], "clean taken by"]
     print(table(rows, cols))
-    write_json(args.out, {"machine": machine(), "runtime": type(gen).__name__, "k": args.k, "widen": args.widen,
+    write_json(args.out, {"machine": machine(), "runtime": type(gen).__name__, "support": args.support, "k": args.k, "widen": args.widen,
                           "rows": rows})
 
 
